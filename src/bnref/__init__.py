@@ -1,0 +1,20 @@
+"""bnref: batch normalization, from scratch and held to ``torch.nn``.
+
+A small teaching reference that accompanies the bilingual notes on Mu Li's
+*Dive into Deep Learning* lecture on batch normalization.
+"""
+
+from bnref import d2l
+from bnref.batch_norm import BatchNorm, batch_norm
+from bnref.models import lenet, lenet_bn, lenet_bn_concise
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchNorm",
+    "batch_norm",
+    "d2l",
+    "lenet",
+    "lenet_bn",
+    "lenet_bn_concise",
+]
