@@ -1,0 +1,50 @@
+"""Command line: ``python -m bnref <command>`` (or ``bnref <command>``).
+
+Each command lives in its own module, which defines ``configure(parser)`` to
+add its options and ``run(args) -> int`` to carry it out; the first line of
+the module's docstring is the command's one-line help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: command name -> module implementing it
+COMMANDS = {
+    "reproduce": "bnref.reproduce",
+    "figures": "bnref.figures",
+    "small-batch": "bnref.small_batch",
+    "bench": "bnref.bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bnref",
+        description="bnref: batch normalization experiments, figures and benchmarks.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # command not available in this version
+        doc = (module.__doc__ or name).strip().splitlines()[0]
+        command = sub.add_parser(name, help=doc, description=module.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.configure(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
