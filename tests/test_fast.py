@@ -1,0 +1,118 @@
+"""bnref.fast: the single-pass, analytic-backward batch norm, held to torch.
+
+Outputs and gradients are compared with ``F.batch_norm``; gradients are also
+checked numerically (``gradcheck`` in float64); moving statistics follow the
+d2l convention with the biased variance, as :func:`bnref.batch_norm` does.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import bnref
+from bnref import fast
+
+SHAPES = [(16, 5), (8, 3, 6, 7)]
+
+
+def make(shape, device, dtype=torch.float32, offset=0.0):
+    g = torch.Generator().manual_seed(0)
+    C = shape[1]
+    X = (torch.randn(shape, generator=g, dtype=dtype) * 2 + offset).to(device)
+    gamma = (torch.rand(C, generator=g, dtype=dtype) + 0.5).to(device)
+    beta = torch.randn(C, generator=g, dtype=dtype).to(device)
+    mean = torch.randn(C, generator=g, dtype=dtype).to(device)
+    var = (torch.rand(C, generator=g, dtype=dtype) + 0.5).to(device)
+    return X, gamma, beta, mean, var
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("training", [True, False])
+def test_matches_torch_outputs_and_gradients(shape, training, device):
+    X, gamma, beta, mean, var = make(shape, device)
+    dY = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
+    ours = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+    ref = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+
+    Y, _, _ = fast.batch_norm(ours[0], ours[1], ours[2], mean, var, 1e-5, 0.9,
+                              training=training)
+    Y_ref = F.batch_norm(ref[0], mean.clone(), var.clone(), ref[1], ref[2],
+                         training=training, momentum=0.1, eps=1e-5)
+    Y.backward(dY)
+    Y_ref.backward(dY)
+
+    torch.testing.assert_close(Y, Y_ref, rtol=1e-5, atol=1e-5)
+    for name, a, b in zip(("X", "gamma", "beta"), ours, ref):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 2, 3, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_gradcheck_float64(shape, training, device):
+    X, gamma, beta, mean, var = make(shape, device, dtype=torch.float64)
+    inputs = tuple(t.requires_grad_() for t in (X, gamma, beta))
+
+    def f(X, gamma, beta):
+        return fast.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9, training=training)[0]
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_moving_statistics_follow_d2l_convention(shape, device):
+    X, gamma, beta, mean, var = make(shape, device)
+    dims = (0,) if len(shape) == 2 else (0, 2, 3)
+    _, new_mean, new_var = fast.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9,
+                                           training=True)
+    torch.testing.assert_close(new_mean, 0.9 * mean + 0.1 * X.mean(dim=dims))
+    torch.testing.assert_close(new_var, 0.9 * var + 0.1 * X.var(dim=dims, correction=0))
+    # and exactly what the readable core returns, shapes included
+    _, ref_mean, ref_var = bnref.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9,
+                                            training=True)
+    torch.testing.assert_close(new_mean, ref_mean)
+    torch.testing.assert_close(new_var, ref_var)
+    # eval leaves them unchanged
+    _, m, v = fast.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9, training=False)
+    assert torch.equal(m, mean) and torch.equal(v, var)
+
+
+def test_single_pass_variance_error_at_mean_ten_stds(device):
+    """E[x^2] - mean^2 cancels digits as (|mean|/std)^2: still < 2e-4 at |mean| = 10 std."""
+    X, gamma, beta, mean, var = make((32, 4, 8, 8), device, offset=20.0)  # std 2
+    Y, _, _ = fast.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9, training=True)
+    Y_ref = F.batch_norm(X.double(), None, None, gamma.double(), beta.double(),
+                         training=True, eps=1e-5)
+    error = (Y.double() - Y_ref).abs().max().item()
+    assert 1e-6 < error < 2e-4, f"max abs error {error:.2e}, expected in (1e-6, 2e-4)"
+
+
+def test_half_precision_input_is_computed_in_float32(device):
+    X, gamma, beta, mean, var = make((8, 3, 4, 4), device)
+    Y, _, _ = fast.batch_norm(X.half(), gamma, beta, mean, var, 1e-5, 0.9, training=True)
+    Y_ref, _, _ = bnref.batch_norm(X.half(), gamma, beta, mean, var, 1e-5, 0.9,
+                                   training=True)
+    assert Y.dtype == torch.float16
+    torch.testing.assert_close(Y, Y_ref, rtol=1e-3, atol=2e-3)
+
+
+def test_module_is_a_drop_in_batchnorm(device):
+    torch.manual_seed(0)
+    readable = bnref.BatchNorm(3, num_dims=4).to(device)
+    quick = fast.FastBatchNorm(3, num_dims=4).to(device)
+    quick.load_state_dict(readable.state_dict())
+    X = torch.randn(8, 3, 5, 5, device=device)
+    for mode in ("train", "eval"):
+        getattr(readable, mode)(), getattr(quick, mode)()
+        torch.testing.assert_close(quick(X), readable(X), rtol=1e-5, atol=1e-5)
+        for key in ("moving_mean", "moving_var"):
+            torch.testing.assert_close(getattr(quick, key), getattr(readable, key))
+    assert sorted(quick.state_dict()) == sorted(readable.state_dict())
+
+
+def test_errors_say_what_was_expected(device):
+    bn = fast.FastBatchNorm(3, num_dims=4).to(device)
+    with pytest.raises(ValueError, match=r"expects 3 features/channels.*got shape \(2, 4, 5, 5\)"):
+        bn(torch.randn(2, 4, 5, 5, device=device))
+    X, gamma, beta, mean, var = make((4, 3), device)
+    with pytest.raises(TypeError, match="floating-point"):
+        fast.batch_norm(X.long(), gamma, beta, mean, var, 1e-5, 0.9, training=True)
