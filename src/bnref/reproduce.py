@@ -1,0 +1,411 @@
+"""Reproduce the note's training runs (LeNet with and without BN) over several seeds.
+
+The note trains three networks on Fashion-MNIST with d2l's ``train_ch6``
+(xavier initialization, plain SGD, cross-entropy, batch size 256, 10 epochs)
+and prints one run of each:
+
+* ``lenet_bn``          LeNet + the from-scratch BatchNorm, lr 1.0
+* ``lenet_bn_concise``  LeNet + ``nn.BatchNorm2d``/``nn.BatchNorm1d``, lr 1.0
+* ``lenet``             the original LeNet (sigmoid, no BN), lr 0.9
+
+This command trains each of them once per seed and writes one JSON file
+(default ``docs/results/reproduce-<device>.json``) with, per model and seed,
+the per-epoch train loss, train accuracy, test accuracy and examples/sec,
+the γ and β of ``net[1]`` after training, and the machine, versions, git
+commit, command line, date and wall time. It then redraws
+``docs/figures/curves.svg`` from that file.
+
+``--throughput`` instead measures how fast LeNet-BN trains with the two data
+paths (the tensor-slicing fast path and d2l's ``DataLoader`` path) and writes
+``docs/results/throughput-<device>.json``.
+
+Examples::
+
+    python -m bnref reproduce --device cpu                # the full run
+    python -m bnref reproduce --epochs 1 --seeds 1 --models lenet_bn --out /tmp/x.json
+    python -m bnref reproduce --throughput --device cpu   # data paths, one epoch each
+
+Helpers for the results page read the committed file: :func:`note_lines`
+prints d2l's two summary lines for one of our runs, :func:`summary_table`
+the mean ± standard deviation over seeds next to the note's numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+
+#: model name -> (factory name in bnref, the note's learning rate)
+MODELS = {
+    "lenet_bn": ("lenet_bn", 1.0),
+    "lenet_bn_concise": ("lenet_bn_concise", 1.0),
+    "lenet": ("lenet", 0.9),
+}
+
+#: what the note printed (one run each, on a GPU; the concise run's numbers
+#: were not given in the note's text). ``device`` is as d2l printed it.
+NOTE_RESULTS = {
+    "lenet_bn": {"loss": 0.271, "train_acc": 0.899, "test_acc": 0.862,
+                 "examples_per_sec": 32546.7, "device": "cuda:0"},
+    "lenet": {"loss": 0.473, "train_acc": 0.823, "test_acc": 0.786,
+              "examples_per_sec": 40832.5, "device": "gpu(0)"},
+}
+
+#: γ and β of net[1] that the note printed after training LeNet-BN
+NOTE_GAMMA = [2.6914, 2.5985, 3.8031, 2.4383, 1.4624, 2.6880]
+NOTE_BETA = [-3.1298, 2.5322, -2.1505, 2.3287, 0.0692, 1.7874]
+
+__all__ = [
+    "MODELS",
+    "NOTE_RESULTS",
+    "configure",
+    "device_name",
+    "load",
+    "measure_throughput",
+    "note_lines",
+    "run",
+    "summary_table",
+    "throughput_table",
+    "train_one",
+]
+
+
+# --------------------------------------------------------------------------
+# Machine facts
+# --------------------------------------------------------------------------
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human name for ``device``: the GPU's name, or the CPU model from /proc/cpuinfo."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("+dirty-src" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _environment(device: torch.device) -> dict:
+    import torchvision
+
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_count": __import__("os").cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "command": "python -m bnref " + " ".join(sys.argv[1:]) if sys.argv[0].endswith(
+            ("__main__.py", "bnref")) else " ".join(sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# --------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------
+
+
+def _loaders(data_path: str, batch_size: int, device: torch.device):
+    from bnref.data import load_data_fashion_mnist
+
+    if data_path == "fast":
+        return load_data_fashion_mnist(batch_size, fast=True, device=device)
+    return load_data_fashion_mnist(batch_size)
+
+
+def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, data_path: str,
+              max_steps: int | None = None, progress: bool = True) -> dict:
+    """Train one model with the note's settings from ``torch.manual_seed(seed)``.
+
+    Returns a dict with the per-epoch history (see :class:`bnref.train.History`),
+    the wall time, and ``net[1]``'s γ/β for the BatchNorm models.
+    """
+    import bnref
+    from bnref.train import train_ch6
+
+    factory, lr = MODELS[model]
+    device = torch.device(device)
+    torch.manual_seed(seed)  # weights (xavier init) and the shuffling order
+    net = getattr(bnref, factory)()
+    train_iter, test_iter = _loaders(data_path, batch_size, device)
+    start = time.perf_counter()
+    history = train_ch6(net, train_iter, test_iter, epochs, lr, device,
+                        progress=progress, verbose=False, max_steps=max_steps)
+    wall = time.perf_counter() - start
+    record = {"seed": seed, "lr": lr, **history.as_dict(), "wall_seconds": wall}
+    record.pop("device")
+    # d2l's second line: all training examples seen / time spent in training steps
+    size = len(train_iter.dataset) if hasattr(train_iter, "dataset") else len(train_iter.X)
+    steps = len(train_iter) if max_steps is None else min(max_steps, len(train_iter))
+    record["examples_per_sec_overall"] = min(steps * batch_size, size) * epochs / history.train_seconds
+    bn = net[1]
+    if hasattr(bn, "gamma"):
+        record["net1_gamma"] = bn.gamma.detach().reshape(-1).cpu().tolist()
+        record["net1_beta"] = bn.beta.detach().reshape(-1).cpu().tolist()
+    elif isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+        record["net1_gamma"] = bn.weight.detach().cpu().tolist()
+        record["net1_beta"] = bn.bias.detach().cpu().tolist()
+    return record
+
+
+def measure_throughput(data_path: str, *, device, batch_size: int = 256,
+                       max_steps: int | None = None, seed: int = 0) -> dict:
+    """Train LeNet-BN for one epoch on ``data_path`` and time it two ways.
+
+    ``wall_examples_per_sec`` counts everything a reader waits for: fetching
+    each batch (for the d2l path: starting the worker processes, decoding
+    ``ToTensor`` per image, collating) plus the training steps.
+    ``step_examples_per_sec`` is what ``train_ch6`` prints: the training steps
+    only, without the time spent waiting for the next batch.
+    """
+    import bnref
+    from bnref.train import init_weights
+
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    net = bnref.lenet_bn()
+    net.apply(init_weights)
+    net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=MODELS["lenet_bn"][1])
+    loss = torch.nn.CrossEntropyLoss()
+    train_iter, _ = _loaders(data_path, batch_size, device)
+    net.train()
+    n = steps = 0
+    step_time = 0.0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for X, y in train_iter:
+        if max_steps is not None and steps >= max_steps:
+            break
+        sync()
+        t0 = time.perf_counter()
+        X, y = X.to(device), y.to(device)
+        optimizer.zero_grad()
+        l = loss(net(X), y)
+        l.backward()
+        optimizer.step()
+        sync()
+        step_time += time.perf_counter() - t0
+        n += X.shape[0]
+        steps += 1
+    wall = time.perf_counter() - start
+    return {
+        "data_path": data_path,
+        "model": "lenet_bn",
+        "batch_size": batch_size,
+        "steps": steps,
+        "examples": n,
+        "wall_seconds": wall,
+        "wall_examples_per_sec": n / wall,
+        "step_examples_per_sec": n / step_time,
+        "num_workers": None if data_path == "fast" else __import__(
+            "bnref.data", fromlist=["x"]).get_dataloader_workers(),
+    }
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="where to train (default: cuda if available, else cpu)")
+    parser.add_argument("--data-path", choices=("fast", "d2l"), default="fast",
+                        help="fast: the split as one tensor on the device, batches sliced "
+                        "from it; d2l: torchvision ToTensor in a DataLoader (default: fast)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default: 10)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="number of seeds, 0..N-1 (default: 3)")
+    parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS),
+                        help="which models (default: all three)")
+    parser.add_argument("--batch-size", type=int, default=256, help="default: 256, as the note")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="stop each epoch after this many batches (quick trials only)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON file to write (default: docs/results/reproduce-<device>.json, "
+                        "or throughput-<device>.json with --throughput)")
+    parser.add_argument("--no-figure", action="store_true",
+                        help="do not redraw docs/figures/curves.svg")
+    parser.add_argument("--throughput", action="store_true",
+                        help="instead of reproducing, time one epoch of LeNet-BN on each data path")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice; 1 is faster on a "
+                        "busy machine)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for, but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = _resolve_device(args.device)
+    if args.epochs < 1 or args.seeds < 1:
+        raise SystemExit(f"--epochs and --seeds must be >= 1; got {args.epochs} and {args.seeds}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    env = _environment(device)
+    if args.throughput:
+        out = args.out or RESULTS / f"throughput-{device.type}.json"
+        paths = {}
+        for data_path in ("fast", "d2l"):
+            r = measure_throughput(data_path, device=device, batch_size=args.batch_size,
+                                   max_steps=args.max_steps)
+            print(f"{data_path:>4}: {r['wall_examples_per_sec']:.1f} examples/sec (wall), "
+                  f"{r['step_examples_per_sec']:.1f} examples/sec (training steps only)")
+            paths[data_path] = r
+        ratio = paths["fast"]["wall_examples_per_sec"] / paths["d2l"]["wall_examples_per_sec"]
+        print(f"fast / d2l (wall): {ratio:.2f}x")
+        _write(out, {**env, "wall_seconds": time.perf_counter() - start, "paths": paths,
+                     "ratio_fast_over_d2l": ratio})
+        return 0
+
+    out = args.out or RESULTS / f"reproduce-{device.type}.json"
+    settings = {"epochs": args.epochs, "batch_size": args.batch_size,
+                "data_path": args.data_path, "seeds": list(range(args.seeds)),
+                "max_steps": args.max_steps, "init": "xavier_uniform", "optimizer": "SGD"}
+    results: dict = {"models": {m: {"lr": MODELS[m][1], "runs": []} for m in args.models}}
+    # seed-major order, and the file rewritten after every run: an interrupted
+    # run still leaves every model trained on the first seeds
+    for seed in range(args.seeds):
+        for model in args.models:
+            print(f"{model}, seed {seed}, lr {MODELS[model][1]}, on {device}", flush=True)
+            r = train_one(model, seed, epochs=args.epochs, batch_size=args.batch_size,
+                          device=device, data_path=args.data_path, max_steps=args.max_steps,
+                          progress=not args.no_progress)
+            print(f"  loss {r['train_loss'][-1]:.3f}, train acc {r['train_acc'][-1]:.3f}, "
+                  f"test acc {r['test_acc'][-1]:.3f}, "
+                  f"{r['examples_per_sec_overall']:.1f} examples/sec", flush=True)
+            results["models"][model]["runs"].append(r)
+            partial = seed < args.seeds - 1 or model != args.models[-1]
+            _write(out, {**env, "settings": settings, "complete": not partial,
+                         "wall_seconds": time.perf_counter() - start, **results})
+    data = load(out)
+    print(f"wall time {data['wall_seconds']:.1f} s")
+    if not args.no_figure:
+        from bnref import figures
+
+        figures.curves(out, ROOT / "docs" / "figures" / "curves.svg")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Helpers for the results page
+# --------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> dict:
+    """Read a results JSON written by this command."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def note_lines(path: str | Path, model: str, seed: int = 0) -> None:
+    """Print d2l's two summary lines for one of our runs (the note's format)."""
+    data = load(path)
+    r = _run(data, model, seed)
+    print(f"loss {r['train_loss'][-1]:.3f}, train acc {r['train_acc'][-1]:.3f}, "
+          f"test acc {r['test_acc'][-1]:.3f}")
+    print(f"{r['examples_per_sec_overall']:.1f} examples/sec on {data['device']}")
+
+
+def _run(data: dict, model: str, seed: int) -> dict:
+    if model not in data["models"]:
+        raise KeyError(f"no model {model!r} in the results; have {sorted(data['models'])}")
+    for r in data["models"][model]["runs"]:
+        if r["seed"] == seed:
+            return r
+    raise KeyError(f"no seed {seed} for {model!r}")
+
+
+def _mean_std(values: list[float], fmt: str) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def summary(data: dict, model: str) -> dict[str, list[float]]:
+    """Final-epoch metrics of every seed of ``model``."""
+    runs = data["models"][model]["runs"]
+    return {
+        "loss": [r["train_loss"][-1] for r in runs],
+        "train_acc": [r["train_acc"][-1] for r in runs],
+        "test_acc": [r["test_acc"][-1] for r in runs],
+        "examples_per_sec": [r["examples_per_sec_overall"] for r in runs],
+    }
+
+
+def summary_table(path: str | Path) -> None:
+    """Print ours (mean ± sample std over seeds, last epoch) beside the note's run."""
+    data = load(path)
+    rows = [("model", "source", "loss", "train acc", "test acc", "examples/sec")]
+    for model in data["models"]:
+        s = summary(data, model)
+        n = len(s["loss"])
+        rows.append((model, f"ours, {n} seeds, {data['device']}", _mean_std(s["loss"], ".3f"),
+                     _mean_std(s["train_acc"], ".3f"), _mean_std(s["test_acc"], ".3f"),
+                     _mean_std(s["examples_per_sec"], ".0f")))
+        if model in NOTE_RESULTS:
+            nr = NOTE_RESULTS[model]
+            rows.append(("", f"note, 1 run, {nr['device']}", f"{nr['loss']:.3f}",
+                         f"{nr['train_acc']:.3f}", f"{nr['test_acc']:.3f}",
+                         f"{nr['examples_per_sec']:.1f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def throughput_table(path: str | Path) -> None:
+    """Print the examples/sec of both data paths from a ``--throughput`` file."""
+    data = load(path)
+    print(f"LeNet-BN, batch {data['paths']['fast']['batch_size']}, on {data['device']} "
+          f"({data['device_name']}, {data['cpu_count']} cores)")
+    for name, r in data["paths"].items():
+        workers = "" if r["num_workers"] is None else f", {r['num_workers']} workers"
+        print(f"{name:>4}{workers:<12}: {r['wall_examples_per_sec']:8.1f} examples/sec wall, "
+              f"{r['step_examples_per_sec']:8.1f} in training steps, "
+              f"{r['examples']} examples in {r['wall_seconds']:.1f} s")
+    print(f"fast / d2l (wall): {data['ratio_fast_over_d2l']:.2f}x")
