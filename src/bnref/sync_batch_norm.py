@@ -1,0 +1,259 @@
+r"""Batch normalization across processes: statistics of the whole batch.
+
+With data parallelism each of ``K`` processes sees ``N/K`` samples. A plain
+:class:`bnref.BatchNorm` then normalizes with *per-process* statistics, as if
+the batch were ``N/K``; with small per-process batches those estimates are
+noisy. :func:`sync_batch_norm` makes every process normalize with the
+statistics of the *whole* batch, so that ``K`` processes compute what one
+process computes on all ``N`` samples — outputs, gradients and moving
+statistics.
+
+**Forward.** Each process computes, per channel, its count :math:`n_k`, and
+with ``torch.var_mean`` its mean :math:`m_k` and biased variance :math:`v_k`
+(numerically safe, one kernel). It turns them into sums,
+:math:`S_{1,k} = n_k m_k` and :math:`S_{2,k} = n_k (v_k + m_k^2)`, in float64,
+and one ``all_reduce`` adds ``[n, S_1, S_2]`` over the processes:
+
+.. math::
+
+    N=\sum_k n_k,\qquad \hat\mu = \frac{\sum_k S_{1,k}}{N},\qquad
+    \hat\sigma^2 = \frac{\sum_k S_{2,k}}{N} - \hat\mu^2 .
+
+**Backward.** The input gradient of batch normalization needs two batch
+sums, :math:`\sum dy` and :math:`\sum dy\,\hat x`. Over the whole batch they
+are sums over the processes, so the backward all-reduces them too — which is
+why this is a custom :class:`torch.autograd.Function` (as PyTorch's own
+``SyncBatchNorm`` is): autograd alone would differentiate only the local part.
+
+.. math::
+
+    dx = \frac{\gamma}{\sigma}\Big(dy - \tfrac1N\textstyle\sum dy
+         - \hat x\,\tfrac1N\sum dy\,\hat x\Big)
+
+:math:`d\gamma=\sum dy\,\hat x` and :math:`d\beta=\sum dy` are returned
+*local* (this process's samples only), like ``torch.nn.SyncBatchNorm``: the
+data-parallel wrapper (``DistributedDataParallel``) all-reduces parameter
+gradients afterwards; summed over the processes they are the whole-batch
+gradients.
+
+Without an initialized process group, and in evaluation mode (no batch
+statistics), :func:`sync_batch_norm` is exactly :func:`bnref.batch_norm`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from bnref._checks import check_batch_norm_args
+from bnref.batch_norm import BatchNorm, batch_norm
+from bnref.fast import channel_dot, channel_sums
+
+__all__ = ["sync_batch_norm", "SyncBatchNorm"]
+
+
+def _view(t: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """View a ``(C,)`` tensor so it broadcasts against ``X``."""
+    return t.view(1, -1) if X.dim() == 2 else t.view(1, -1, 1, 1)
+
+
+class _SyncBatchNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, eps, group):
+        C = x.shape[1]
+        dims = (0,) if x.dim() == 2 else (0, 2, 3)
+        # Local count, mean and biased variance -> sums, in float64.
+        var_k, mean_k = torch.var_mean(x, dim=dims, correction=0)
+        n_k = x.numel() // C
+        stats = torch.stack([
+            torch.full_like(mean_k, n_k, dtype=torch.float64),
+            n_k * mean_k.double(),
+            n_k * (var_k.double() + mean_k.double() ** 2),
+        ])
+        dist.all_reduce(stats, op=dist.ReduceOp.SUM, group=group)
+        count, s1, s2 = stats
+        mean64 = s1 / count
+        var64 = (s2 / count - mean64 ** 2).clamp_min(0.0)
+        mean, var = mean64.to(x.dtype), var64.to(x.dtype)
+
+        invstd = torch.rsqrt(var + eps)
+        a = gamma * invstd
+        y = torch.addcmul(_view(beta - a * mean, x), x, _view(a, x))
+        ctx.save_for_backward(x, gamma, mean, invstd)
+        ctx.count, ctx.group = count[0].item(), group
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, dy, _dmean, _dvar):
+        x, gamma, mean, invstd = ctx.saved_tensors
+        dy = dy.contiguous()
+        # Local sums of dy and dy * x_hat; dgamma and dbeta stay local.
+        sum_dy = channel_sums(dy)
+        sum_dy_xhat = invstd * (channel_dot(dy, x) - mean * sum_dy)
+        # The input gradient needs them over the whole batch.
+        sums = torch.stack([sum_dy, sum_dy_xhat]).double()
+        dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=ctx.group)
+        all_dy, all_dy_xhat = sums.to(x.dtype)
+        a = gamma * invstd
+        mean_dy, mean_dy_xhat = all_dy / ctx.count, all_dy_xhat / ctx.count
+        x_hat = (x - _view(mean, x)) * _view(invstd, x)
+        dx = _view(a, x) * (dy - _view(mean_dy, x) - x_hat * _view(mean_dy_xhat, x))
+        return dx, sum_dy_xhat, sum_dy, None, None
+
+
+def sync_batch_norm(
+    X: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    moving_mean: torch.Tensor,
+    moving_var: torch.Tensor,
+    eps: float,
+    momentum: float,
+    *,
+    training: bool | None = None,
+    group: dist.ProcessGroup | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r""":func:`bnref.batch_norm` with batch statistics all-reduced over ``group``.
+
+    .. math::
+
+        \hat\mu = \frac{\sum_k S_{1,k}}{\sum_k n_k},\qquad
+        \hat\sigma^2 = \frac{\sum_k S_{2,k}}{\sum_k n_k} - \hat\mu^2,\qquad
+        y = \gamma\,\frac{x-\hat\mu}{\sqrt{\hat\sigma^2+\epsilon}} + \beta
+
+    Arguments and return value are those of :func:`bnref.batch_norm`, plus
+    ``group``, the process group to synchronize over (default: the whole
+    world). Every process of the group must call it, with the same ``C``.
+    Moving statistics follow the d2l convention with the biased variance of
+    the whole batch, so they are identical on every process.
+
+    Without an initialized process group, or with ``training=False``, this is
+    :func:`bnref.batch_norm`.
+
+    Example:
+        >>> import torch
+        >>> X = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
+        >>> ones, zeros = torch.ones(2), torch.zeros(2)
+        >>> Y, mean, var = sync_batch_norm(X, ones, zeros, zeros, ones,
+        ...                                eps=1e-5, momentum=0.9, training=True)
+        >>> Y  # no process group here: exactly bnref.batch_norm
+        tensor([[-1.0000, -1.0000],
+                [ 1.0000,  1.0000]])
+    """
+    if training is None:
+        training = torch.is_grad_enabled()
+    if not training or not (dist.is_available() and dist.is_initialized()):
+        return batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum,
+                          training=training)
+    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
+    compute_dtype = torch.promote_types(X.dtype, torch.float32)
+    C = X.shape[1]
+    Y, mean, var = _SyncBatchNormFunction.apply(
+        X.to(compute_dtype).contiguous(),
+        gamma.reshape(C).to(compute_dtype), beta.reshape(C).to(compute_dtype),
+        float(eps), group,
+    )
+    with torch.no_grad():
+        new_mean = momentum * moving_mean + (1.0 - momentum) * mean.view(moving_mean.shape)
+        new_var = momentum * moving_var + (1.0 - momentum) * var.view(moving_var.shape)
+    return (Y.to(X.dtype), new_mean.to(moving_mean.dtype).detach(),
+            new_var.to(moving_var.dtype).detach())
+
+
+class SyncBatchNorm(BatchNorm):
+    """:class:`bnref.BatchNorm` whose training statistics span all processes.
+
+    Same parameters, buffers and checks as :class:`bnref.BatchNorm`; in
+    training mode it calls :func:`sync_batch_norm` over ``group`` (default:
+    the whole world). Without a process group it is :class:`bnref.BatchNorm`.
+
+    Args:
+        num_features, num_dims, eps, momentum: as for :class:`bnref.BatchNorm`.
+        group: the ``torch.distributed`` process group to synchronize over.
+
+    Example:
+        >>> import torch
+        >>> bn = SyncBatchNorm(3, num_dims=4)
+        >>> bn(torch.randn(8, 3, 5, 5)).shape
+        torch.Size([8, 3, 5, 5])
+    """
+
+    def __init__(self, num_features: int, num_dims: int, eps: float = 1e-5,
+                 momentum: float = 0.9, group: dist.ProcessGroup | None = None) -> None:
+        super().__init__(num_features, num_dims, eps=eps, momentum=momentum)
+        self.group = group
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if X.dim() != self.num_dims or X.shape[1] != self.num_features:
+            return super().forward(X)  # raises the readable module's error
+        Y, self.moving_mean, self.moving_var = sync_batch_norm(
+            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
+            eps=self.eps, momentum=self.momentum, training=self.training, group=self.group,
+        )
+        return Y
+
+
+# --8<-- [start:split_run]
+def split_run(X: torch.Tensor, dY: torch.Tensor, world_size: int = 2,
+              sizes: list[int] | None = None, steps: int = 2) -> list[dict]:
+    """Run :class:`SyncBatchNorm` on ``world_size`` CPU processes, each on a slice.
+
+    Starts ``world_size`` processes (``torch.multiprocessing.spawn``) that
+    join a ``gloo`` group on ``127.0.0.1``. Process ``k`` takes its slice of
+    ``X`` and ``dY`` along dim 0 (``sizes`` samples each; default: equal
+    slices), runs ``steps`` training forward/backward passes of a fresh
+    ``SyncBatchNorm(C, X.dim())`` with ``sum(Y * dY)`` as loss, then one
+    evaluation pass. Returns, per process, a dict of CPU tensors: ``Y``,
+    ``dX``, ``dgamma``, ``dbeta`` (last training step), ``moving_mean``,
+    ``moving_var``, ``Y_eval``; and ``torch_sync_error``: what
+    ``torch.nn.SyncBatchNorm`` raises in training on CPU (``""`` if nothing).
+    """
+    import os
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    sizes = sizes or [X.shape[0] // world_size] * world_size
+    if sum(sizes) != X.shape[0] or len(sizes) != world_size:
+        raise ValueError(f"sizes must be {world_size} numbers adding up to N={X.shape[0]}; "
+                         f"got {sizes}")
+    with socket.socket() as s:  # a free port on the loopback interface
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    chunks = list(zip(X.detach().cpu().split(sizes), dY.detach().cpu().split(sizes)))
+    with tempfile.TemporaryDirectory() as folder:
+        mp.spawn(_split_worker, args=(world_size, port, chunks, steps, folder),
+                 nprocs=world_size, join=True)
+        return [torch.load(os.path.join(folder, f"{rank}.pt")) for rank in range(world_size)]
+
+
+def _split_worker(rank, world_size, port, chunks, steps, folder):
+    import os
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
+                            rank=rank, world_size=world_size)
+    try:
+        X, dY = chunks[rank]
+        bn = SyncBatchNorm(X.shape[1], num_dims=X.dim())
+        for _ in range(steps):
+            bn.zero_grad()
+            x = X.clone().requires_grad_()
+            Y = bn(x)
+            (Y * dY).sum().backward()
+        result = {"Y": Y.detach(), "dX": x.grad, "dgamma": bn.gamma.grad.clone(),
+                  "dbeta": bn.beta.grad.clone(), "moving_mean": bn.moving_mean.clone(),
+                  "moving_var": bn.moving_var.clone()}
+        with torch.no_grad():
+            result["Y_eval"] = bn.eval()(X)
+        try:  # torch's own SyncBatchNorm, in training, on CPU tensors
+            torch.nn.SyncBatchNorm(X.shape[1]).train()(X if X.dim() == 4 else X[:, :, None])
+            result["torch_sync_error"] = ""
+        except Exception as err:  # noqa: BLE001 - report whatever torch raises
+            result["torch_sync_error"] = f"{type(err).__name__}: {err}"
+        torch.save(result, os.path.join(folder, f"{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+# --8<-- [end:split_run]
