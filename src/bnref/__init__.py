@@ -7,6 +7,7 @@ A small teaching reference that accompanies the bilingual notes on Mu Li's
 from bnref import d2l
 from bnref.batch_norm import BatchNorm, batch_norm
 from bnref.models import lenet, lenet_bn, lenet_bn_concise
+from bnref.sync_batch_norm import SyncBatchNorm, sync_batch_norm
 
 __version__ = "0.1.0"
 
@@ -17,4 +18,6 @@ __all__ = [
     "lenet",
     "lenet_bn",
     "lenet_bn_concise",
+    "SyncBatchNorm",
+    "sync_batch_norm",
 ]
