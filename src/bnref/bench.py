@@ -1,0 +1,207 @@
+"""Time batch normalization implementations against F.batch_norm.
+
+Times four implementations of the same batch normalization with
+``torch.utils.benchmark``: the note's verbatim ``batch_norm``
+(``bnref.note``), bnref's readable one (``bnref.batch_norm``), the fast one
+(``bnref.fast.batch_norm``: single-pass statistics, analytic backward) and
+PyTorch's ``F.batch_norm`` — on a small ``(256, 16, 8, 8)`` and a large
+``(128, 64, 56, 56)`` float32 input, in two modes:
+
+  train   forward + backward with batch statistics (moving statistics updated);
+          the backward is ``torch.autograd.grad`` of ``Y`` for ``X``, gamma
+          and beta, so no ``.grad`` is accumulated between runs.
+  eval    forward only, under ``torch.no_grad()``, with the moving statistics.
+
+Byte model for GB/s (the memory-traffic lower bound, E = elements, 4 bytes):
+  train   read X, write Y, read dY, write dX = 16 E bytes. Reading X a second
+          time (every implementation does: statistics first, normalization
+          after, and again in the backward) is NOT counted.
+  eval    read X, write Y = 8 E bytes.
+GB/s = bytes / median time; per-channel vectors are ignored.
+
+Writes a JSON file (default docs/results/bench-<device>.json) with the
+machine, versions, threads, command and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils import benchmark
+
+from bnref import fast, note
+from bnref.batch_norm import batch_norm as readable_batch_norm
+
+#: committed results live here (the repository's docs/results)
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+SHAPES = {"small": (256, 16, 8, 8), "large": (128, 64, 56, 56)}
+IMPLS = ("note", "bnref", "fast", "torch")
+MODES = ("train", "eval")
+EPS, MOMENTUM = 1e-5, 0.9  # d2l convention; torch's momentum is 1 - 0.9
+
+
+def lower_bound_bytes(shape: tuple[int, ...], mode: str, itemsize: int = 4) -> int:
+    """Bytes that must move at least: 4 tensors in train (X, Y, dY, dX), 2 in eval."""
+    elements = 1
+    for n in shape:
+        elements *= n
+    return (4 if mode == "train" else 2) * elements * itemsize
+
+
+def make_call(impl: str, mode: str, shape: tuple[int, ...], device: str):
+    """A zero-argument function running one forward (+ backward in train)."""
+    C = shape[1]
+    g = torch.Generator(device="cpu").manual_seed(0)
+    X = torch.randn(shape, generator=g).to(device)
+    dY = torch.randn(shape, generator=g).to(device)
+    pshape = (1, C, 1, 1) if impl == "note" else (C,)  # the note needs 4-D parameters
+    gamma = torch.ones(pshape, device=device, requires_grad=True)
+    beta = torch.zeros(pshape, device=device, requires_grad=True)
+    mean, var = torch.zeros(pshape, device=device), torch.ones(pshape, device=device)
+    X.requires_grad_(mode == "train")
+
+    def forward():
+        if impl == "note":  # mode from torch.is_grad_enabled(), as in the note
+            return note.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM)[0]
+        if impl == "bnref":
+            return readable_batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
+                                       training=mode == "train")[0]
+        if impl == "fast":
+            return fast.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
+                                   training=mode == "train")[0]
+        return F.batch_norm(X, mean, var, gamma, beta, training=mode == "train",
+                            momentum=1 - MOMENTUM, eps=EPS)
+
+    if mode == "train":
+        def call():
+            torch.autograd.grad(forward(), (X, gamma, beta), dY)
+    else:
+        def call():
+            with torch.no_grad():
+                forward()
+    return call
+
+
+def measure(call, threads: int, min_run_time: float) -> benchmark.Measurement:
+    timer = benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=threads)
+    return timer.blocked_autorange(min_run_time=min_run_time)
+
+
+def machine(device: str) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def run_bench(device: str, shapes: dict, threads: int, min_run_time: float,
+              impls=IMPLS, modes=MODES, log=print) -> list[dict]:
+    """Time every implementation; ratios are to ``torch`` (F.batch_norm) of the same row."""
+    rows = []
+    for shape_name, shape in shapes.items():
+        for mode in modes:
+            timed = {}
+            for impl in impls:
+                m = measure(make_call(impl, mode, shape, device), threads, min_run_time)
+                timed[impl] = m
+                log(f"  {shape_name:5} {mode:5} {impl:5} {m.median * 1e3:10.3f} ms")
+            for impl, m in timed.items():
+                nbytes = lower_bound_bytes(shape, mode)
+                rows.append({
+                    "impl": impl, "shape": list(shape), "shape_name": shape_name, "mode": mode,
+                    "median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times),
+                    "ratio_to_torch": m.median / timed["torch"].median if "torch" in timed else None,
+                    "lower_bound_bytes": nbytes, "gb_per_s": nbytes / m.median / 1e9,
+                })
+    return rows
+
+
+def format_table(results: dict) -> str:
+    """The bench table: one line per shape, mode and implementation."""
+    lines = [f"{'shape':18} {'mode':5} {'impl':5} {'median ms':>10} {'IQR ms':>8} "
+             f"{'x torch':>8} {'GB/s':>6}"]
+    for r in results["rows"]:
+        shape = "x".join(str(n) for n in r["shape"])
+        lines.append(f"{shape:18} {r['mode']:5} {r['impl']:5} {r['median_s'] * 1e3:10.3f} "
+                     f"{r['iqr_s'] * 1e3:8.3f} {r['ratio_to_torch']:8.2f} {r['gb_per_s']:6.2f}")
+    return "\n".join(lines)
+
+
+def load(device: str = "cpu", path: Path | None = None) -> dict:
+    """Committed results: ``docs/results/bench-<device>.json``."""
+    path = path or RESULTS / f"bench-{device}.json"
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where to run (default: cpu)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: small shape only, short timings (a few seconds)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="intra-op CPU threads for the timers (default: %(default)s)")
+    parser.add_argument("--min-run-time", type=float, default=None,
+                        help="seconds per measurement (default: 2, --quick: 0.02)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON file to write (default: docs/results/bench-<device>.json; "
+                             "'-' writes none)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench --device cuda: no CUDA device (torch.cuda.is_available() is False)",
+              file=sys.stderr)
+        return 2
+    shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
+    min_run_time = args.min_run_time or (0.02 if args.quick else 2.0)
+    start = _dt.datetime.now(_dt.timezone.utc)
+    load_before = load_average()
+    print(f"bench on {args.device}, {args.threads} threads, torch {torch.__version__}, "
+          f"min_run_time {min_run_time} s")
+    rows = run_bench(args.device, shapes, args.threads, min_run_time)
+    end = _dt.datetime.now(_dt.timezone.utc)
+    results = {
+        "command": "python -m bnref bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"]
+                                                        else sys.argv[1:]),
+        "date": start.isoformat(timespec="seconds"),
+        "wall_s": round((end - start).total_seconds(), 1),
+        "device": args.device, "dtype": "float32", "threads": args.threads,
+        "torch": torch.__version__, "machine": machine(args.device),
+        "load_average_before": load_before, "load_average_after": load_average(),
+        "min_run_time_s": min_run_time,
+        "byte_model": {"train": "read X + write Y + read dY + write dX (X read once)",
+                       "eval": "read X + write Y"},
+        "rows": rows,
+    }
+    print(format_table(results))
+    out = args.out or RESULTS / f"bench-{args.device}.json"
+    if str(out) != "-":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    return 0

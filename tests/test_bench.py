@@ -1,0 +1,50 @@
+"""python -m bnref bench: byte model, the quick smoke run and its JSON."""
+
+import json
+
+import pytest
+import torch
+
+from bnref import bench
+from bnref.__main__ import main
+
+
+def test_lower_bound_bytes_follows_the_byte_model():
+    elements = 128 * 64 * 56 * 56
+    # train: read X, write Y, read dY, write dX; eval: read X, write Y (float32)
+    assert bench.lower_bound_bytes((128, 64, 56, 56), "train") == 4 * 4 * elements
+    assert bench.lower_bound_bytes((128, 64, 56, 56), "eval") == 2 * 4 * elements
+
+
+@pytest.mark.parametrize("mode", bench.MODES)
+def test_every_implementation_runs_in_both_modes(mode):
+    for impl in bench.IMPLS:
+        bench.make_call(impl, mode, (4, 3, 2, 2), "cpu")()
+
+
+def test_quick_run_prints_the_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--threads", "1", "--min-run-time", "0.005",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads(out.read_text())
+
+    assert results["device"] == "cpu" and results["threads"] == 1
+    assert results["torch"] == torch.__version__
+    assert {"cpu", "cpu_count"} <= set(results["machine"])
+    rows = results["rows"]
+    assert {(r["impl"], r["mode"]) for r in rows} == {
+        (i, m) for i in bench.IMPLS for m in bench.MODES}
+    assert all(r["shape"] == [256, 16, 8, 8] and r["median_s"] > 0 for r in rows)
+    for r in rows:
+        torch_row = next(t for t in rows if t["impl"] == "torch" and t["mode"] == r["mode"])
+        assert r["ratio_to_torch"] == pytest.approx(r["median_s"] / torch_row["median_s"])
+        assert r["gb_per_s"] == pytest.approx(r["lower_bound_bytes"] / r["median_s"] / 1e9)
+    assert bench.format_table(results) in printed
+
+
+def test_cuda_without_a_gpu_fails_clearly(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the no-GPU error path cannot be exercised")
+    assert main(["bench", "--device", "cuda", "--out", "-"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
