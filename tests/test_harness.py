@@ -13,6 +13,9 @@ import docharness
 
 FIXTURE = Path(__file__).parent / "fixtures" / "harness"
 pytest_plugins = ["pytester"]
+# Inner runs need none of the outer session's heavy plugins (hypothesis's
+# end-of-session summary alone re-imports hypothesis: seconds per run).
+INNER_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:xdist")
 
 CONFTEST = """
 import docharness
@@ -37,7 +40,7 @@ def site(pytester):
 
 
 def run_page(site, page):
-    return site.runpytest_inprocess(f"docs/{page}", "-p", "no:cacheprovider")
+    return site.runpytest_inprocess(f"docs/{page}", *INNER_ARGS)
 
 
 def test_good_page_passes_and_runs_titled_and_included_fences(site):
@@ -75,7 +78,7 @@ def test_output_fence_without_code_fails(site):
 
 
 def test_snippet_files_run_as_items(site):
-    result = site.runpytest_inprocess("snippets", "-p", "no:cacheprovider")
+    result = site.runpytest_inprocess("snippets", *INNER_ARGS)
     result.assert_outcomes(passed=1)
 
 
