@@ -10,7 +10,9 @@ import math
 
 import torch
 
-__all__ = ["check_batch_norm_args", "check_floating", "check_eps", "check_param"]
+__all__ = [
+    "check_batch_norm_args", "check_floating", "check_eps", "check_momentum", "check_param",
+]
 
 
 def check_floating(X: torch.Tensor, name: str = "X") -> None:
@@ -24,8 +26,19 @@ def check_floating(X: torch.Tensor, name: str = "X") -> None:
 
 
 def check_eps(eps: float) -> None:
-    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+    if (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps)
+            or eps <= 0):
         raise ValueError(f"eps must be a finite number > 0; got eps={eps!r}")
+
+
+def check_momentum(momentum: float) -> None:
+    if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+            or not 0.0 <= momentum <= 1.0):
+        raise ValueError(
+            "momentum must be a number in [0, 1] (d2l convention: the weight of the old "
+            f"moving statistic, e.g. 0.9; PyTorch's momentum=0.1 is d2l's 0.9); "
+            f"got momentum={momentum!r}"
+        )
 
 
 def check_param(
@@ -65,19 +78,18 @@ def check_batch_norm_args(
             f"4-D input (N, C, H, W) after a convolution; got shape {tuple(X.shape)} "
             f"({X.dim()} dimensions)"
         )
-    if X.shape[0] == 0:
-        raise ValueError(f"batch_norm got an empty batch: X has shape {tuple(X.shape)}")
+    if X.numel() == 0:
+        raise ValueError(
+            "batch_norm expects at least one value per channel; got an empty input of "
+            f"shape {tuple(X.shape)}"
+        )
     C = X.shape[1]
     shape = (1, C) if X.dim() == 2 else (1, C, 1, 1)
     for name, t in (("gamma", gamma), ("beta", beta),
                     ("moving_mean", moving_mean), ("moving_var", moving_var)):
         check_param(t, name, C, ((C,), shape), X)
     check_eps(eps)
-    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(
-            "momentum must be in [0, 1] (d2l convention: the weight of the old moving "
-            f"statistic, e.g. 0.9); got momentum={momentum!r}"
-        )
+    check_momentum(momentum)
     if training:
         per_channel = X.numel() // C
         if per_channel == 1:

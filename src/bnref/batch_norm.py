@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bnref._checks import check_batch_norm_args
+from bnref._checks import check_batch_norm_args, check_eps, check_momentum
 
 __all__ = ["batch_norm", "BatchNorm"]
 
@@ -166,6 +166,8 @@ class BatchNorm(nn.Module):
             )
         if not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"num_features must be a positive int; got {num_features!r}")
+        check_eps(eps)
+        check_momentum(momentum)
         shape = (1, num_features) if num_dims == 2 else (1, num_features, 1, 1)
         self.num_features, self.num_dims = num_features, num_dims
         self.eps, self.momentum = eps, momentum

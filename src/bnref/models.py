@@ -8,6 +8,10 @@
 * :func:`lenet_bn_concise` — the same network with ``nn.BatchNorm2d`` /
   ``nn.BatchNorm1d`` (the note's "concise implementation").
 
+* :func:`lenet_norm` — the same network as :func:`lenet_bn` with a chosen
+  member of the family (``"bn"``, ``"ln"``, ``"in"``, ``"gn"``) after each
+  convolution, for the small-batch experiment.
+
 All take ``(N, 1, 28, 28)`` Fashion-MNIST images and return 10 logits.
 Because they are ``nn.Sequential``, ``net[1].gamma`` reaches the first
 BatchNorm layer's scale, as in the note.
@@ -18,8 +22,14 @@ from __future__ import annotations
 from torch import nn
 
 from bnref.batch_norm import BatchNorm
+from bnref.group_norm import GroupNorm
+from bnref.instance_norm import InstanceNorm
+from bnref.layer_norm import LayerNorm
 
-__all__ = ["lenet", "lenet_bn", "lenet_bn_concise"]
+__all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_norm", "NORM_KINDS"]
+
+#: the kinds :func:`lenet_norm` accepts, with their long names
+NORM_KINDS = {"bn": "BatchNorm", "ln": "LayerNorm", "in": "InstanceNorm", "gn": "GroupNorm"}
 
 
 def lenet() -> nn.Sequential:
@@ -58,4 +68,58 @@ def lenet_bn_concise() -> nn.Sequential:
         nn.Flatten(), nn.Linear(16 * 4 * 4, 120),
         nn.BatchNorm1d(120), nn.Sigmoid(),
         nn.Linear(120, 84), nn.BatchNorm1d(84),
+        nn.Sigmoid(), nn.Linear(84, 10))
+
+
+def _conv_norm(kind: str, channels: int, size: int) -> nn.Module:
+    """The normalization after a convolution with ``channels`` maps of ``size x size``."""
+    if kind == "bn":
+        return BatchNorm(channels, num_dims=4)
+    if kind == "ln":
+        return LayerNorm((channels, size, size))
+    if kind == "in":
+        return InstanceNorm(channels)
+    # GroupNorm: groups of 3 channels for conv1 (6 -> 2 groups), 4 for conv2 (16 -> 4).
+    return GroupNorm(2 if channels == 6 else 4, channels)
+
+
+def _linear_norm(kind: str, features: int) -> nn.Module:
+    """The normalization after a hidden fully connected layer with ``features`` outputs."""
+    if kind == "bn":
+        return BatchNorm(features, num_dims=2)
+    if kind == "gn":
+        return GroupNorm(4, features)  # 120 -> 4 groups of 30, 84 -> 4 groups of 21
+    # A vector has one value per channel, so instance normalization of it is
+    # undefined (it would return beta); LN and IN both use LayerNorm here.
+    return LayerNorm(features)
+
+
+def lenet_norm(kind: str) -> nn.Sequential:
+    """:func:`lenet_bn` with ``kind`` in ``{"bn", "ln", "in", "gn"}`` as its normalization.
+
+    The layout is the note's (normalization before each sigmoid). After the two
+    convolutions ``kind`` picks :class:`~bnref.BatchNorm`,
+    :class:`~bnref.LayerNorm` over ``(C, H, W)``, :class:`~bnref.InstanceNorm`,
+    or :class:`~bnref.GroupNorm` (2 groups of 3 channels, then 4 groups of 4).
+    After the two hidden linear layers: BatchNorm for ``"bn"``, GroupNorm with 4
+    groups for ``"gn"``, and LayerNorm for ``"ln"`` and ``"in"`` (instance
+    normalization of a vector is undefined: one value per channel). Only
+    ``"bn"`` uses statistics across the batch.
+
+    Example:
+        >>> import torch
+        >>> net = lenet_norm("gn")
+        >>> net(torch.randn(2, 1, 28, 28)).shape, type(net[1]).__name__
+        (torch.Size([2, 10]), 'GroupNorm')
+    """
+    if kind not in NORM_KINDS:
+        raise ValueError(f"kind must be one of {sorted(NORM_KINDS)}; got {kind!r}")
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), _conv_norm(kind, 6, 24),
+        nn.Sigmoid(), nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), _conv_norm(kind, 16, 8),
+        nn.Sigmoid(), nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 120),
+        _linear_norm(kind, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), _linear_norm(kind, 84),
         nn.Sigmoid(), nn.Linear(84, 10))
