@@ -114,10 +114,13 @@ def batch_norm(
     Y = gamma * X_hat + beta
 
     if training:
-        # Exponential moving average, d2l convention (momentum weighs the old value).
+        # Exponential moving average, d2l convention (momentum weighs the old value),
+        # computed in compute_dtype and rounded once to the buffers' dtype.
         with torch.no_grad():
-            mean_in = momentum * mean_in + (1.0 - momentum) * mean.to(mean_in.dtype)
-            var_in = momentum * var_in + (1.0 - momentum) * var.to(var_in.dtype)
+            mean_in = (momentum * mean_in.to(compute_dtype)
+                       + (1.0 - momentum) * mean).to(moving_mean.dtype)
+            var_in = (momentum * var_in.to(compute_dtype)
+                      + (1.0 - momentum) * var).to(moving_var.dtype)
     return (
         Y.to(X.dtype),
         mean_in.detach().view(moving_mean.shape),
