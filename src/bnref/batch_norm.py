@@ -107,7 +107,8 @@ def batch_norm(
         # Batch statistics over every axis except the feature/channel axis:
         # dim 0 for (N, C); dims 0, 2, 3 for (N, C, H, W).
         dims = (0,) if X.dim() == 2 else (0, 2, 3)
-        var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+        mean = x.mean(dim=dims, keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)  # biased: divide by n
 
     # x_hat = (x - mu) / sqrt(sigma^2 + eps); rsqrt is 1 / sqrt.
     X_hat = (x - mean) * torch.rsqrt(var + eps)
