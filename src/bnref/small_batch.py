@@ -103,6 +103,12 @@ def train_one(kind: str, batch_size: int, examples: int, base_lr: float,
     }
 
 
+def _options() -> list[str]:
+    """The options this command was given (what follows ``small-batch`` in argv)."""
+    argv = sys.argv[1:]
+    return argv[argv.index("small-batch") + 1:] if "small-batch" in argv else argv
+
+
 def _machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -137,9 +143,7 @@ def run(args) -> int:
             print(f"{kind:>2} batch {b:>3}: {r['steps']:>5} steps, lr {r['lr']:.4f}, "
                   f"test error {r['test_error']:.4f} ({r['train_seconds']:.1f} s)", flush=True)
     report = {
-        "command": "python -m bnref small-batch " + shlex.join(sys.argv[2:] if
-                                                               sys.argv[1:2] == ["small-batch"]
-                                                               else sys.argv[1:]),
+        "command": " ".join(["python -m bnref small-batch", *map(shlex.quote, _options())]),
         "dataset": "Fashion-MNIST (real IDX files), 60000 train / 10000 test",
         "model": "bnref.models.lenet_norm(kind), sigmoid LeNet of the note",
         "examples_budget": args.examples,
