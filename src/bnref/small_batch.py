@@ -45,8 +45,8 @@ def configure(parser) -> None:
                         help="normalizations to compare (default: all four)")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES),
                         help="training batch sizes (default: 2 4 ... 256)")
-    parser.add_argument("--examples", type=int, default=12_000,
-                        help="budget of training examples seen per run (default: 12000)")
+    parser.add_argument("--examples", type=int, default=9_000,
+                        help="budget of training examples seen per run (default: 9000)")
     parser.add_argument("--base-lr", type=float, default=1.0,
                         help="SGD learning rate at batch size 256; scaled linearly (default: 1.0)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of every run")
