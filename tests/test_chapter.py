@@ -20,7 +20,9 @@ What is checked, and how:
 * **Pairs**: rendered with the site's own Markdown extensions, every
   ``div.bi`` has exactly two children, ``lang="zh"`` then ``lang="en"``, both
   with text; a heading in a Chinese block has an English twin whose id is the
-  Chinese id plus ``-en``.
+  Chinese id plus ``-en``. The page title is the one exception: a single
+  bilingual H1 (``# 中文 · English``) on the first line, outside the blocks
+  (two H1s would leave Material's table of contents empty).
 
 Run ``python tests/test_chapter.py`` for the counts.
 """
@@ -130,10 +132,20 @@ def norm_formula(tex: str) -> str:
 OPEN_LANG = re.compile(r'^(\s*)<div lang="(zh|en)" markdown>\s*$')
 
 
+TITLE = re.compile(r"^# (?P<zh>.+?) · (?P<en>.+?)(?:\s*\{#[^}]*\})?\s*$")
+
+
 def lang_blocks(source: str) -> list[tuple[str, str]]:
-    """``(lang, markdown)`` for every ``<div lang=…>`` block of a page source."""
+    """``(lang, markdown)`` for every ``<div lang=…>`` block of a page source, in order.
+
+    A page's title is its one H1, outside the blocks and bilingual
+    (``# 中文 · English {#id}``): it yields a ``zh`` and an ``en`` block too.
+    """
     blocks, lines, i = [], source.split("\n"), 0
     while i < len(lines):
+        title = TITLE.match(lines[i])
+        if title:
+            blocks += [("zh", title.group("zh")), ("en", title.group("en"))]
         match = OPEN_LANG.match(lines[i])
         if not match:
             i += 1
@@ -310,8 +322,12 @@ def test_every_pair_is_zh_then_en(page):
         for child in children:
             assert "".join(child["text"]).strip(), f"{page}: an empty {child['attrs']['lang']} block"
     ids = {hid: lang for hid, lang in parsed.headings}
+    titles = [hid for hid, lang in parsed.headings if lang is None]
+    assert len(titles) == 1, f"{page}: headings outside language blocks: {titles}"
+    assert TITLE.match(page_source(page).split("\n")[0]), f"{page}: first line must be '# 中文 · English'"
     for hid, lang in parsed.headings:
-        assert lang in ("zh", "en"), f"{page}: heading #{hid} outside a language block"
+        if lang is None:
+            continue  # the page title, bilingual in itself
         if lang == "zh":
             assert ids.get(hid + "-en") == "en", f"{page}: heading #{hid} has no English twin #{hid}-en"
         else:

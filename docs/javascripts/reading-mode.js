@@ -77,19 +77,43 @@
   // Give each table-of-contents entry the lang of the heading it points to,
   // so the CSS can hide it together with its block.
   function tagToc() {
+    var langOf = {};
     var headings = document.querySelectorAll(
       ".md-content .bi > [lang] :is(h1, h2, h3, h4, h5, h6)[id]"
     );
     for (var i = 0; i < headings.length; i++) {
-      var heading = headings[i];
-      var lang = heading.closest("[lang]").getAttribute("lang");
-      var links = document.querySelectorAll(
-        '.md-sidebar--secondary a[href="#' + CSS.escape(heading.id) + '"]'
-      );
-      for (var j = 0; j < links.length; j++) {
-        var item = links[j].closest("li");
-        if (item) item.setAttribute("lang", lang);
-      }
+      langOf[headings[i].id] = headings[i].closest("[lang]").getAttribute("lang");
+    }
+    // Both TOCs: the secondary sidebar's and the one inside the primary
+    // navigation (shown on narrower screens). Compare by the link's hash:
+    // Material may rewrite href attributes to absolute URLs.
+    var links = document.querySelectorAll(".md-nav--secondary a.md-nav__link");
+    for (var j = 0; j < links.length; j++) {
+      var id = decodeURIComponent((links[j].hash || "").slice(1));
+      var item = links[j].closest("li");
+      if (item && langOf[id]) item.setAttribute("lang", langOf[id]);
+    }
+    splitNested();
+  }
+
+  // Headings nest by level, so a Chinese h3 that follows an English h2 lands
+  // inside the English entry. Give each entry of a pair the nested items of
+  // its own language: the Chinese twin gets a copy of the nested list with the
+  // English items removed, the English entry keeps only its English items.
+  function splitNested() {
+    var items = document.querySelectorAll('.md-nav--secondary li[lang="en"]');
+    for (var i = 0; i < items.length; i++) {
+      var en = items[i];
+      var twin = en.previousElementSibling;
+      var nested = en.querySelector(":scope > nav");
+      if (!nested || !twin || twin.getAttribute("lang") !== "zh") continue;
+      if (!nested.querySelector('li[lang="zh"]')) continue;
+      var copy = nested.cloneNode(true);
+      var drop = copy.querySelectorAll('li[lang="en"]');
+      for (var j = 0; j < drop.length; j++) drop[j].remove();
+      drop = nested.querySelectorAll('li[lang="zh"]');
+      for (var k = 0; k < drop.length; k++) drop[k].remove();
+      if (!twin.querySelector(":scope > nav")) twin.appendChild(copy);
     }
   }
 
