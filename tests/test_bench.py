@@ -48,3 +48,14 @@ def test_cuda_without_a_gpu_fails_clearly(capsys):
         pytest.skip("this machine has CUDA: the no-GPU error path cannot be exercised")
     assert main(["bench", "--device", "cuda", "--out", "-"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_full_size_ops_counts_passes_over_memory():
+    # torch: one fused kernel forward, one backward; fast: one write forward, two backward
+    assert bench.full_size_ops("torch", "train") == [
+        "native_batch_norm.default", "native_batch_norm_backward.default"]
+    assert bench.full_size_ops("fast", "train") == [
+        "addcmul.default", "addcmul.default", "addcmul_.default"]
+    assert bench.full_size_ops("fast", "eval") == ["addcmul.default"]
+    # the autograd-differentiated versions write many more full-size temporaries
+    assert len(bench.full_size_ops("bnref", "train")) > 10

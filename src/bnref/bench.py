@@ -90,6 +90,39 @@ def make_call(impl: str, mode: str, shape: tuple[int, ...], device: str):
     return call
 
 
+def full_size_ops(impl: str, mode: str, shape: tuple[int, ...] = (8, 4, 6, 6)) -> list[str]:
+    """Names of the ATen ops that write a tensor as large as ``X`` during one call.
+
+    Each of them is a full pass over memory (a write, plus the reads of its
+    inputs); views are not counted, reductions to per-channel vectors neither.
+    Recorded with a ``TorchDispatchMode``, on a small input: the count does not
+    depend on the size.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    numel = 1
+    for n in shape:
+        numel *= n
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            if not func.is_view and any(
+                    isinstance(o, torch.Tensor) and o.numel() == numel for o in outs):
+                self.ops.append(func.__name__)
+            return out
+
+    call = make_call(impl, mode, shape, "cpu")
+    with Record() as record:
+        call()
+    return record.ops
+
+
 def measure(call, threads: int, min_run_time: float) -> benchmark.Measurement:
     timer = benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=threads)
     return timer.blocked_autorange(min_run_time=min_run_time)
@@ -156,6 +189,46 @@ def load(device: str = "cpu", path: Path | None = None) -> dict:
     path = path or RESULTS / f"bench-{device}.json"
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def show(device: str = "cpu", path: Path | None = None) -> None:
+    """Print the committed results for ``device``: where they come from, then the table."""
+    r = load(device, path)
+    m = r["machine"]
+    print(f"command: {r['command']}")
+    print(f"date: {r['date']}, wall {r['wall_s']} s")
+    print(f"machine: {m['cpu']}, {m['cpu_count']} cores" + (f", {m['gpu']}" if "gpu" in m else ""))
+    print(f"torch {r['torch']}, {r['threads']} thread(s), {r['dtype']}, "
+          f"load average before/after {r['load_average_before']} / {r['load_average_after']}")
+    print(format_table(r))
+    for line in target_lines(r):
+        print(line)
+
+
+#: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
+TARGETS = (("bnref", 2.0), ("fast", 1.0))
+
+
+def target_lines(results: dict) -> list[str]:
+    """Whether the CPU targets are met, from the large-shape training rows."""
+    lines = []
+    for impl, limit in TARGETS:
+        for r in results["rows"]:
+            if r["impl"] == impl and r["shape_name"] == "large" and r["mode"] == "train":
+                verdict = "met" if r["ratio_to_torch"] <= limit else "not met"
+                lines.append(f"target {impl} <= {limit:.1f}x torch (large, train): "
+                             f"{r['ratio_to_torch']:.2f}x, {verdict}")
+    return lines
+
+
+def show_validation(path: Path | None = None) -> None:
+    """Print the recorded wall times of the full test suite and the strict build."""
+    with open(path or RESULTS / "bench-validation.json", encoding="utf-8") as f:
+        v = json.load(f)
+    print(f"date: {v['date']}, machine: {v['machine']}")
+    for step in v["steps"]:
+        print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
+        print(f"          {step['result']}")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
