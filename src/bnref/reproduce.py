@@ -71,7 +71,9 @@ __all__ = [
     "MODELS",
     "NOTE_RESULTS",
     "configure",
+    "describe",
     "device_name",
+    "gamma_beta",
     "load",
     "measure_throughput",
     "note_lines",
@@ -409,3 +411,26 @@ def throughput_table(path: str | Path) -> None:
               f"{r['step_examples_per_sec']:8.1f} in training steps, "
               f"{r['examples']} examples in {r['wall_seconds']:.1f} s")
     print(f"fast / d2l (wall): {data['ratio_fast_over_d2l']:.2f}x")
+
+
+def describe(path: str | Path) -> None:
+    """Print how a results file was made: command, machine, versions, date, wall time."""
+    data = load(path)
+    print(data["command"])
+    print(f"{data['device']}: {data['device_name']}, {data['cpu_count']} cores, "
+          f"{data['torch_threads']} torch thread(s)")
+    print(f"torch {data['torch']}, torchvision {data['torchvision']}, "
+          f"Python {data['python']}, commit {data['git_commit'][:12]}")
+    runs = sum(len(m["runs"]) for m in data.get("models", {}).values())
+    what = f"{runs} runs, " if runs else ""
+    print(f"started {data['date']}, {what}wall time {data['wall_seconds'] / 60:.1f} min")
+
+
+def gamma_beta(path: str | Path, model: str = "lenet_bn") -> None:
+    """Print γ and β of ``net[1]`` after training, for every seed, then the note's values."""
+    data = load(path)
+    for r in data["models"][model]["runs"]:
+        print(f"seed {r['seed']}: gamma {torch.tensor(r['net1_gamma'])}")
+        print(f"        beta  {torch.tensor(r['net1_beta'])}")
+    print(f"note:   gamma {torch.tensor(NOTE_GAMMA)}")
+    print(f"        beta  {torch.tensor(NOTE_BETA)}")

@@ -1,0 +1,65 @@
+"""Each figure function writes a valid, stable SVG (cheap checks; no training here)."""
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+import bnref
+from bnref import figures
+
+SVG = "{http://www.w3.org/2000/svg}svg"
+
+
+def _svg_root(path):
+    root = ET.parse(path).getroot()  # raises on a malformed file
+    assert root.tag == SVG
+    return root
+
+
+@pytest.mark.parametrize("kind, cells", [
+    ("BatchNorm", figures.CUBE_N * figures.CUBE_HW),      # one channel, all N and H, W
+    ("LayerNorm", figures.CUBE_C * figures.CUBE_HW),      # one sample, all C and H, W
+    ("InstanceNorm", figures.CUBE_HW),                    # one sample, one channel
+    ("GroupNorm", figures.CUBE_C // figures.CUBE_GROUPS * figures.CUBE_HW),
+])
+def test_cube_shades_the_cells_that_share_statistics(kind, cells):
+    shaded = figures._shaded(kind)
+    assert shaded.shape == (figures.CUBE_N, figures.CUBE_C, figures.CUBE_HW)
+    assert shaded.sum() == cells
+
+
+def test_cube_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match="got 'BatchNorm3d'"):
+        figures._shaded("BatchNorm3d")
+
+
+def test_norm_cube_is_a_valid_svg_without_date(tmp_path):
+    out = figures.norm_cube(tmp_path / "cube.svg")
+    _svg_root(out)
+    text = out.read_text()
+    assert "<dc:date>" not in text
+    assert text.count('<g id="axes_') == 4  # one cube per normalization
+    fills = {tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
+             for h in re.findall(r"fill: #([0-9a-f]{6})", text)}
+    assert any(b > r + 60 for r, g, b in fills)  # shaded (blue) cells, lit or in shadow
+    assert any(r == g == b < 255 for r, g, b in fills)  # plain (grey) cells
+
+
+def test_curves_from_the_committed_results_are_stable(tmp_path):
+    first = figures.curves(figures.RESULTS / "reproduce-cpu.json", tmp_path / "a.svg")
+    second = figures.curves(figures.RESULTS / "reproduce-cpu.json", tmp_path / "b.svg")
+    _svg_root(first)
+    assert first.read_bytes() == second.read_bytes()  # svg.hashsalt, no date
+
+
+def test_sigmoid_inputs_are_what_enters_each_sigmoid():
+    torch.manual_seed(0)
+    net = bnref.lenet_bn().eval()
+    X = torch.randn(3, 1, 28, 28)
+    got = figures.sigmoid_inputs(net, X)
+    assert [v.numel() for v in got] == [3 * 6 * 24 * 24, 3 * 16 * 8 * 8, 3 * 120, 3 * 84]
+    with torch.no_grad():
+        assert torch.equal(got[0], net[1](net[0](X)).flatten())
+    assert not any(m._forward_hooks for m in net)  # hooks removed afterwards

@@ -1,0 +1,141 @@
+"""`python -m bnref reproduce`: the fast data path's sampling, the command's JSON, the page helpers.
+
+The full reproduction is a command, not a test; here the command runs for a
+couple of steps on the real data, and the committed results are checked for
+the settings the note used.
+"""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from bnref import reproduce
+from bnref.__main__ import main
+from bnref.data import TensorLoader
+
+COMMITTED = reproduce.RESULTS / "reproduce-cpu.json"
+
+
+# --------------------------------------------------------------------------
+# The fast path samples like DataLoader(shuffle=True)
+# --------------------------------------------------------------------------
+
+
+def _epoch(loader):
+    return [y.tolist() for _, y in loader]
+
+
+def test_tensor_loader_batches_like_dataloader_with_last_partial_batch():
+    X, y = torch.randn(10, 1, 2, 2), torch.arange(10)
+    fast = TensorLoader(X, y, 4, shuffle=True)
+    reference = DataLoader(TensorDataset(X, y), 4, shuffle=True)
+    assert len(fast) == len(reference) == 3
+    assert [len(b) for b in _epoch(fast)] == [len(b) for b in _epoch(reference)] == [4, 4, 2]
+
+
+def test_tensor_loader_draws_a_fresh_permutation_every_epoch():
+    torch.manual_seed(0)
+    X, y = torch.randn(50, 3), torch.arange(50)
+    loader = TensorLoader(X, y, 8, shuffle=True)
+    orders = [sum(_epoch(loader), []) for _ in range(3)]
+    for order in orders:
+        assert sorted(order) == list(range(50))  # every example exactly once per epoch
+    assert orders[0] != orders[1] != orders[2]
+    for Xb, yb in loader:  # images stay paired with their labels
+        assert torch.equal(Xb, X[yb])
+    torch.manual_seed(0)
+    assert sum(_epoch(loader), []) == orders[0]  # the seed fixes the order
+
+
+def test_tensor_loader_without_shuffle_keeps_the_order():
+    X, y = torch.randn(7, 2), torch.arange(7)
+    assert sum(_epoch(TensorLoader(X, y, 3)), []) == list(range(7))
+
+
+def test_tensor_loader_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size must be >= 1; got 0"):
+        TensorLoader(torch.zeros(3, 2), torch.zeros(3), 0)
+    with pytest.raises(ValueError, match="X has 3 items but y has 2"):
+        TensorLoader(torch.zeros(3, 2), torch.zeros(2), 1)
+
+
+# --------------------------------------------------------------------------
+# The command, for two steps on the real data
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "r.json"
+    torch.set_num_threads(1)
+    rc = main(["reproduce", "--device", "cpu", "--epochs", "2", "--seeds", "2", "--models",
+               "lenet_bn", "lenet", "--max-steps", "2", "--out", str(out), "--no-figure",
+               "--no-progress"])
+    assert rc == 0
+    return out
+
+
+def test_command_writes_every_field(tiny_run):
+    data = json.loads(tiny_run.read_text())
+    assert data["complete"] is True
+    assert data["device"] == "cpu" and data["device_name"]
+    assert data["torch"] == torch.__version__
+    assert data["settings"]["seeds"] == [0, 1] and data["settings"]["batch_size"] == 256
+    assert set(data["models"]) == {"lenet_bn", "lenet"}
+    assert data["models"]["lenet"]["lr"] == 0.9 and data["models"]["lenet_bn"]["lr"] == 1.0
+    for entry in data["models"].values():
+        assert [r["seed"] for r in entry["runs"]] == [0, 1]
+        for r in entry["runs"]:
+            for key in ("train_loss", "train_acc", "test_acc", "examples_per_sec"):
+                assert len(r[key]) == 2
+            assert all(0 <= a <= 1 for a in r["train_acc"] + r["test_acc"])
+    gammas = [r["net1_gamma"] for r in data["models"]["lenet_bn"]["runs"]]
+    assert len(gammas[0]) == 6 and gammas[0] != [1.0] * 6  # trained, moved off its init
+    assert "net1_gamma" not in data["models"]["lenet"]["runs"][0]  # net[1] of LeNet is a sigmoid
+    # two different seeds give two different runs
+    runs = data["models"]["lenet_bn"]["runs"]
+    assert runs[0]["train_loss"] != runs[1]["train_loss"]
+
+
+def test_note_lines_and_table_read_the_file(tiny_run, capsys):
+    data = json.loads(tiny_run.read_text())
+    r = data["models"]["lenet_bn"]["runs"][0]
+    reproduce.note_lines(tiny_run, "lenet_bn")
+    assert capsys.readouterr().out == (
+        f"loss {r['train_loss'][-1]:.3f}, train acc {r['train_acc'][-1]:.3f}, "
+        f"test acc {r['test_acc'][-1]:.3f}\n"
+        f"{r['examples_per_sec_overall']:.1f} examples/sec on cpu\n")
+    reproduce.summary_table(tiny_run)
+    table = capsys.readouterr().out
+    losses = [x["train_loss"][-1] for x in data["models"]["lenet"]["runs"]]
+    mean = sum(losses) / 2
+    std = abs(losses[0] - losses[1]) / 2 ** 0.5  # sample std of two values
+    assert f"{mean:.3f} ± {std:.3f}" in table
+    assert "note, 1 run, gpu(0)" in table and "0.473" in table
+    with pytest.raises(KeyError, match="no model 'lenet_bn_concise'"):
+        reproduce.note_lines(tiny_run, "lenet_bn_concise")
+
+
+def test_throughput_counts_the_examples_it_trains_on():
+    r = reproduce.measure_throughput("fast", device="cpu", max_steps=3)
+    assert r["steps"] == 3 and r["examples"] == 3 * 256
+    assert r["wall_examples_per_sec"] <= r["step_examples_per_sec"]
+
+
+# --------------------------------------------------------------------------
+# The committed results
+# --------------------------------------------------------------------------
+
+
+def test_committed_results_use_the_notes_settings():
+    data = json.loads(COMMITTED.read_text())
+    assert data["settings"]["epochs"] == 10 and data["settings"]["batch_size"] == 256
+    assert data["settings"]["max_steps"] is None  # every batch of every epoch
+    assert {m: e["lr"] for m, e in data["models"].items()} == {
+        "lenet_bn": 1.0, "lenet_bn_concise": 1.0, "lenet": 0.9}
+    for entry in data["models"].values():
+        assert entry["runs"], "every model has at least one finished seed"
+        for r in entry["runs"]:
+            assert len(r["test_acc"]) == 10
