@@ -103,6 +103,14 @@ def train_one(kind: str, batch_size: int, examples: int, base_lr: float,
     }
 
 
+def load_data(device) -> tuple[torch.Tensor, ...]:
+    """Real Fashion-MNIST, whole splits as tensors on ``device`` (the fast data path)."""
+    from bnref.d2l import load_data_fashion_mnist
+
+    train_iter, test_iter = load_data_fashion_mnist(256, fast=True, device=device)
+    return train_iter.X, train_iter.y, test_iter.X, test_iter.y
+
+
 def _options() -> list[str]:
     """The options this command was given (what follows ``small-batch`` in argv)."""
     argv = sys.argv[1:]
@@ -128,13 +136,11 @@ def run(args) -> int:
     import torchvision
 
     import bnref
-    from bnref.d2l import load_data_fashion_mnist
 
     wall = time.perf_counter()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    train_iter, test_iter = load_data_fashion_mnist(256, fast=True, device=device)
-    data = (train_iter.X, train_iter.y, test_iter.X, test_iter.y)
+    data = load_data(device)
     results = []
     for kind in args.kinds:
         for b in args.batch_sizes:
