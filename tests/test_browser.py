@@ -1,0 +1,392 @@
+"""The site as readers use it: Debian's Chromium, driven by Playwright, on the built site.
+
+One strict build and one browser per session (fixtures below); the site is
+served by Python's ``http.server`` on 127.0.0.1. Every browser context records
+each request and blocks any that does not go to that local server, so every
+test here also proves that the site needs no other host (fonts, MathJax,
+search and the notebook page included). ``BNREF_BROWSER_REPORT=path`` writes
+the pages visited, request origins and timings as JSON.
+
+On failure a test saves a screenshot in ``test-artifacts/`` (git-ignored).
+The tests skip, with the reason, only where Playwright or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from browser_support import (
+    EXAMPLE_REPO,
+    ROOT,
+    LocalServer,
+    RequestLog,
+    browser_missing,
+    build_site,
+    fresh_dir,
+    launch_chromium,
+    site_pages,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing())),
+]
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHAPTER = "notes/"  # the chapter's first page: bilingual blocks, formulas, code
+REPORT: dict = {"pages": {}, "origins": {}, "foreign": [], "timings_s": {}}
+
+
+# --------------------------------------------------------------------------
+# Session fixtures: build once, serve once, one browser
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    out = fresh_dir(tmp_path_factory.mktemp("site") / "site")
+    server = LocalServer(out)  # first, so the build knows its address (site_url)
+    REPORT["timings_s"]["build"] = round(build_site(out, site_url=server.url), 1)
+    yield out, server
+    server.close()
+    report = os.environ.get("BNREF_BROWSER_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(REPORT, indent=2, ensure_ascii=False))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        REPORT["timings_s"]["launch"] = round(time.perf_counter() - start, 1)
+        yield chromium
+        chromium.close()
+
+
+class Reader:
+    """One browser context (its own localStorage) with its page, request log and errors."""
+
+    def __init__(self, browser, server: LocalServer, **context_options) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                           **context_options)
+        self.requests = RequestLog(server.host)
+        self.requests.attach(self.context)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda err: self.errors.append(f"page error: {err}"))
+        self.page.on("response", self._response)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.server.url + path)
+        self.wait_for_math()
+
+    def wait_for_math(self) -> None:
+        """Wait until MathJax has loaded and finished its current typesetting."""
+        self.page.wait_for_function(
+            "window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=15000
+        )
+        self.page.evaluate("() => MathJax.startup.promise.then(() => true)")
+
+    def lang(self) -> str:
+        return self.page.evaluate("document.documentElement.dataset.lang")
+
+    def stored_lang(self) -> str | None:
+        return self.page.evaluate("localStorage.getItem('bnref-lang')")
+
+    def visible(self, selector: str) -> list[bool]:
+        return self.page.eval_on_selector_all(
+            selector, "els => els.map(e => e.getClientRects().length > 0)"
+        )
+
+    def close(self) -> None:
+        origins = REPORT["origins"]
+        for origin, n in self.requests.origins.items():
+            origins[origin] = origins.get(origin, 0) + n
+        REPORT["foreign"].extend(self.requests.foreign)
+        self.context.close()
+
+
+@pytest.fixture
+def reader(browser, site):
+    """A fresh reader (screenshots on failure: see :func:`snapshot_on_failure`)."""
+    _, server = site
+    r = Reader(browser, server)
+    yield r
+    r.close()
+
+
+@contextmanager
+def snapshot_on_failure(reader: Reader, name: str):
+    """Run a block; if it raises, save the page as test-artifacts/<name>.png."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            reader.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+        except Exception:  # the page itself may be gone
+            pass
+        raise
+
+
+def assert_only_local(reader: Reader) -> None:
+    assert reader.requests.foreign == [], (
+        f"requests left the local server {reader.server.host}: {reader.requests.foreign}"
+    )
+
+
+# --------------------------------------------------------------------------
+# Every page: formulas typeset, no errors, nothing fetched from elsewhere
+# --------------------------------------------------------------------------
+
+LEFTOVER_TEX = r"""() => {
+  // Text a reader sees in the article, code excluded: no TeX source may remain.
+  const article = document.querySelector("article").cloneNode(true);
+  article.querySelectorAll("pre, code, script, style, mjx-container").forEach(e => e.remove());
+  const text = article.textContent;
+  return ["\\(", "\\)", "\\[", "\\]", "$$"].filter(d => text.includes(d));
+}"""
+
+
+def test_every_page_typesets_math_without_errors_or_foreign_requests(browser, site):
+    site_dir, server = site
+    pages = site_pages(site_dir)
+    for must in ("", CHAPTER, "reference/api/", "notebooks/bn-vs-plain/"):
+        assert must in pages, f"page {must!r} missing from the built site: {pages}"
+    reader = Reader(browser, server)
+    try:
+        for path in pages:
+            with snapshot_on_failure(reader, "page-" + (path.strip("/").replace("/", "-") or "home")):
+                start = time.perf_counter()
+                reader.open(path)
+                counts = reader.page.evaluate("""() => ({
+                    arithmatex: document.querySelectorAll('.arithmatex').length,
+                    notebook_math: document.querySelectorAll('.jp-RenderedMarkdown .bnref-math').length,
+                    typeset: document.querySelectorAll('article mjx-container').length,
+                    errors: document.querySelectorAll('mjx-merror, mjx-container [data-mjx-error]').length,
+                })""")
+                leftovers = reader.page.evaluate(LEFTOVER_TEX)
+                seconds = time.perf_counter() - start
+                REPORT["pages"][path or "/"] = {**counts, "seconds": round(seconds, 2)}
+                if counts["arithmatex"]:
+                    assert counts["typeset"] >= counts["arithmatex"], (
+                        f"{path}: {counts['arithmatex']} formulas, only {counts['typeset']} typeset"
+                    )
+                assert counts["errors"] == 0, f"{path}: MathJax reported TeX errors"
+                assert leftovers == [], f"{path}: TeX source left visible: {leftovers}"
+        # The API page's docstring formulas and the notebook's Markdown math count too.
+        assert REPORT["pages"]["reference/api/"]["typeset"] >= 1
+        assert REPORT["pages"]["notebooks/bn-vs-plain/"]["typeset"] >= 1
+        assert reader.errors == [], "\n".join(reader.errors)
+        assert_only_local(reader)
+    finally:
+        reader.close()
+
+
+# --------------------------------------------------------------------------
+# Reading modes: 中文 / English / both, persisted, across instant navigation
+# --------------------------------------------------------------------------
+
+
+def lang_blocks(reader: Reader) -> tuple[list[bool], list[bool]]:
+    return reader.visible(".bi > [lang=zh]"), reader.visible(".bi > [lang=en]")
+
+
+def test_language_choice_switches_and_persists(reader):
+    with snapshot_on_failure(reader, "reading-modes"):
+        reader.open(CHAPTER)
+        assert reader.lang() == "both", "a first visit shows both languages"
+        zh, en = lang_blocks(reader)
+        assert zh and en and all(zh) and all(en), "both mode: every zh and en block visible"
+
+        reader.page.click("#bnref-lang-toggle [data-bnref-lang=zh]")
+        assert reader.lang() == "zh" and reader.stored_lang() == "zh"
+        zh, en = lang_blocks(reader)
+        assert all(zh) and not any(en), "zh mode hides every English block"
+
+        # Follow the "next page" link in the footer: instant navigation when
+        # enabled (no reload), a normal load otherwise. The choice stays.
+        marker = reader.page.evaluate("window.__bnref_marker = Math.random()")
+        reader.page.click("a.md-footer__link--next")
+        reader.page.wait_for_function(f"location.pathname !== '/{CHAPTER}'")
+        reader.wait_for_math()
+        instant = reader.page.evaluate("window.__bnref_marker") == marker
+        REPORT["instant_navigation"] = instant
+        assert instant, "navigation.instant is enabled: the next page must load without a reload"
+        assert reader.lang() == "zh"
+        zh, en = lang_blocks(reader)
+        assert zh and all(zh) and not any(en), "zh mode still on after navigating"
+        if reader.page.locator("article .arithmatex").count():
+            # typeset again after an instant navigation (mathjax-config.js)
+            reader.page.wait_for_selector("article mjx-container", state="attached", timeout=10000)
+
+        reader.page.click("#bnref-lang-toggle [data-bnref-lang=en]")
+        reader.page.reload()  # a fresh load reads the choice back from localStorage
+        reader.wait_for_math()
+        assert reader.lang() == "en" and reader.stored_lang() == "en"
+        zh, en = lang_blocks(reader)
+        assert en and all(en) and not any(zh), "en mode hides every Chinese block"
+
+        reader.page.click("#bnref-lang-toggle [data-bnref-lang=both]")
+        assert reader.lang() == "both" and reader.stored_lang() == "both"
+        zh, en = lang_blocks(reader)
+        assert all(zh) and all(en)
+        assert_only_local(reader)
+        assert reader.errors == [], "\n".join(reader.errors)
+
+
+# --------------------------------------------------------------------------
+# Search: Chinese and English terms
+# --------------------------------------------------------------------------
+
+
+def search(reader: Reader, query: str) -> list[str]:
+    """Type ``query`` into Material's search; return the result entries' text."""
+    page = reader.page
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.fill(query)
+    box.press("End")  # Material searches on keyup; fill() alone sends none
+    page.wait_for_function(
+        """() => {
+            const meta = document.querySelector('.md-search-result__meta');
+            return meta && /matching|没有|找到/i.test(meta.textContent);
+        }""",
+        timeout=15000,
+    )
+    return page.locator(".md-search-result__item").all_inner_texts()
+
+
+SEARCH_TERMS = ["归一化", "卡尔曼", "momentum", "Kalman"]
+
+
+def test_search_finds_chinese_and_english_terms(reader):
+    reader.open("")
+    found = {}
+    for query in SEARCH_TERMS:
+        with snapshot_on_failure(reader, f"search-{query}"):
+            results = search(reader, query)
+            marks = reader.page.locator(".md-search-result__item mark").all_inner_texts()
+            found[query] = len(results)
+            assert results, f"no search result for {query!r}"
+            # A hit must actually contain the term (Material highlights it as <mark>).
+            assert any(query.lower() in m.lower() for m in marks), (
+                f"results for {query!r} do not highlight it: {marks[:10]}"
+            )
+    REPORT["search"] = found
+    assert_only_local(reader)
+
+
+# --------------------------------------------------------------------------
+# Code, theme, page furniture
+# --------------------------------------------------------------------------
+
+
+def test_code_blocks_have_working_copy_buttons(browser, site):
+    _, server = site
+    reader = Reader(browser, server, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        with snapshot_on_failure(reader, "copy-buttons"):
+            reader.open("")
+            blocks = reader.page.locator("article .highlight pre")
+            n = blocks.count()
+            assert n >= 1, "the home page shows code"
+            # Material 9.8: <pre><nav class="md-code__nav"><button data-md-type="copy">
+            buttons = reader.page.locator(
+                "article .highlight pre :is(button.md-clipboard, button[data-md-type=copy])"
+            )
+            assert buttons.count() == n, f"{n} code blocks, {buttons.count()} copy buttons"
+            code = reader.page.locator("article .highlight pre code").first.text_content()
+            buttons.first.click()
+            copied = reader.page.evaluate("navigator.clipboard.readText()")
+            lines = lambda text: [line for line in text.splitlines() if line.strip()]  # noqa: E731
+            assert lines(copied) == lines(code), "the copy button copies the listing"
+            assert reader.errors == [], "\n".join(reader.errors)
+    finally:
+        reader.close()
+
+
+def test_chapter_schemes_edit_link_date_and_print_view(reader):
+    with snapshot_on_failure(reader, "chapter-furniture"):
+        reader.open(CHAPTER)
+        # light and dark: the palette toggle switches Material's colour scheme
+        scheme = lambda: reader.page.evaluate("document.body.dataset.mdColorScheme")  # noqa: E731
+        first = scheme()
+        reader.page.locator("form[data-md-component=palette] label:visible").first.click()
+        assert {first, scheme()} == {"default", "slate"}, (first, scheme())
+
+        edit = reader.page.locator("a.md-content__button[href*='/edit/']")
+        assert edit.count() == 1
+        assert edit.get_attribute("href").startswith(f"{EXAMPLE_REPO}/edit/main/docs/notes/")
+        updated = reader.page.locator(".md-source-file").inner_text()
+        assert re.search(r"\d{4}", updated), f"no last-updated date: {updated!r}"
+
+        reader.page.emulate_media(media="print")
+        assert not any(reader.visible("#bnref-lang-toggle")), "print: no language buttons"
+        assert not any(reader.visible(".md-sidebar--primary")), "print: no navigation"
+        zh, en = lang_blocks(reader)
+        assert all(zh) and all(en), "print in both mode: both languages"
+        # On paper the pairs stack (Chinese above English) instead of sitting side by side.
+        zh_box = reader.page.locator(".bi > [lang=zh]").first.bounding_box()
+        en_box = reader.page.locator(".bi > [lang=en]").first.bounding_box()
+        assert en_box["y"] >= zh_box["y"] + zh_box["height"] - 1, (zh_box, en_box)
+        reader.page.emulate_media(media="screen")
+        assert_only_local(reader)
+
+
+def test_figures_open_larger_on_click(reader, site):
+    site_dir, _ = site
+    with snapshot_on_failure(reader, "lightbox"):
+        page_with_figure = next(
+            (p for p in site_pages(site_dir)
+             if 'class="glightbox"' in (site_dir / p / "index.html").read_text(encoding="utf-8")),
+            None,
+        )
+        assert page_with_figure is not None, "no page has a figure wrapped for the lightbox"
+        reader.open(page_with_figure)
+        link = reader.page.locator("article a.glightbox").first
+        link.scroll_into_view_if_needed()
+        link.click()
+        reader.page.wait_for_selector(".glightbox-container .gslide-image img", state="visible",
+                                      timeout=5000)
+        assert_only_local(reader)
+        assert reader.errors == [], "\n".join(reader.errors)
+
+
+def test_notebook_page_offers_ipynb_and_source(reader):
+    with snapshot_on_failure(reader, "notebook"):
+        reader.open("notebooks/bn-vs-plain/")
+        assert reader.page.locator(".jp-Notebook .jp-CodeCell").count() >= 3
+        for selector, suffix in ((".bnref-download-ipynb", ".ipynb"), (".bnref-download-py", ".py")):
+            href = reader.page.locator(selector).get_attribute("href")
+            assert href.endswith(suffix), href
+            # Fetch it the way the browser would (relative to the page).
+            body = reader.page.evaluate("url => fetch(url).then(r => r.ok ? r.text() : null)", href)
+            assert body, f"{href} is not served"
+            if suffix == ".ipynb":
+                notebook = json.loads(body)
+                assert notebook["nbformat"] == 4 and len(notebook["cells"]) >= 6
+            else:
+                assert "# %%" in body
+        assert_only_local(reader)
+        assert reader.errors == [], "\n".join(reader.errors)
