@@ -3,13 +3,13 @@
 The note says BN "learns nothing" when the batch holds a single example. Its
 own function shows why; PyTorch and bnref refuse such a batch instead.
 """
+# --8<-- [start:scratch]
 import torch
 from torch import nn
 
 import bnref
 from bnref import note
 
-# --8<-- [start:scratch]
 # One example (N = 1) with 4 features, as after a fully connected layer.
 X = torch.tensor([[0.3, -1.2, 5.0, 42.0]], requires_grad=True)
 gamma = torch.full((1, 4), 2.0, requires_grad=True)

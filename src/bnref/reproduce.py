@@ -385,6 +385,8 @@ def summary_table(path: str | Path) -> None:
     data = load(path)
     rows = [("model", "source", "loss", "train acc", "test acc", "examples/sec")]
     for model in data["models"]:
+        if not data["models"][model]["runs"]:
+            continue  # an interrupted run: this model has no finished seed yet
         s = summary(data, model)
         n = len(s["loss"])
         rows.append((model, f"ours, {n} seeds, {data['device']}", _mean_std(s["loss"], ".3f"),
@@ -419,8 +421,10 @@ def describe(path: str | Path) -> None:
     print(data["command"])
     print(f"{data['device']}: {data['device_name']}, {data['cpu_count']} cores, "
           f"{data['torch_threads']} torch thread(s)")
+    commit, _, dirty = data["git_commit"].partition("+")
     print(f"torch {data['torch']}, torchvision {data['torchvision']}, "
-          f"Python {data['python']}, commit {data['git_commit'][:12]}")
+          f"Python {data['python']}, commit {commit[:12]}"
+          + (" (uncommitted changes under src/)" if dirty else ""))
     runs = sum(len(m["runs"]) for m in data.get("models", {}).values())
     what = f"{runs} runs, " if runs else ""
     print(f"started {data['date']}, {what}wall time {data['wall_seconds'] / 60:.1f} min")
