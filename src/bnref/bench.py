@@ -21,6 +21,9 @@ GB/s = bytes / median time; per-channel vectors are ignored.
 
 Writes a JSON file (default docs/results/bench-<device>.json) with the
 machine, versions, threads, command and date.
+
+``--validate`` times the full ``pytest`` run and ``mkdocs build --strict``
+instead, into docs/results/bench-validation.json.
 """
 
 from __future__ import annotations
@@ -223,12 +226,56 @@ def target_lines(results: dict) -> list[str]:
 
 def show_validation(path: Path | None = None) -> None:
     """Print the recorded wall times of the full test suite and the strict build."""
-    with open(path or RESULTS / "bench-validation.json", encoding="utf-8") as f:
+    path = path or RESULTS / "bench-validation.json"
+    if not path.exists():
+        print(f"no validation run recorded yet: python -m bnref bench --validate writes {path.name}")
+        return
+    with open(path, encoding="utf-8") as f:
         v = json.load(f)
     print(f"date: {v['date']}, machine: {v['machine']}")
     for step in v["steps"]:
         print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
         print(f"          {step['result']}")
+
+
+def validate(out: Path) -> int:
+    """Time the full test suite and the strict site build; write their wall times to ``out``.
+
+    Runs ``python -m pytest -q`` and ``mkdocs build --strict`` from the
+    repository root, one after the other, and keeps each one's last summary line.
+    """
+    import subprocess
+    import tempfile
+    import time
+
+    root = RESULTS.parents[1]
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    site = tempfile.mkdtemp(prefix="bnref-site-")
+    commands = [
+        ("pytest", [sys.executable, "-m", "pytest", "-q"], 180),
+        ("build", [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", site], 60),
+    ]
+    steps, failed = [], 0
+    for name, command, target in commands:
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        summary = next((line for line in reversed(lines)
+                        if " passed" in line or " failed" in line or "Documentation built" in line),
+                       lines[-1] if lines else "")
+        shown = " ".join(["python -m" if c == sys.executable else c for c in command])
+        shown = shown.replace(site, "<tmp>")
+        steps.append({"name": name, "command": shown, "wall_s": round(wall, 1),
+                      "target_s": target, "returncode": done.returncode, "result": summary})
+        print(f"{name}: {wall:.1f} s (rc {done.returncode}) {summary}")
+        failed |= done.returncode != 0
+    record = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "machine": f"{machine('cpu')['cpu']}, {os.cpu_count()} cores (shared)",
+              "load_average_after": load_average(), "steps": steps}
+    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return int(failed)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -240,6 +287,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="intra-op CPU threads for the timers (default: %(default)s)")
     parser.add_argument("--min-run-time", type=float, default=None,
                         help="seconds per measurement (default: 2, --quick: 0.02)")
+    parser.add_argument("--validate", action="store_true",
+                        help="instead of timing BN: time the full pytest run and the strict "
+                             "build, write docs/results/bench-validation.json (or --out)")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON file to write (default: docs/results/bench-<device>.json; "
                              "'-' writes none)")
@@ -250,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
         print("bench --device cuda: no CUDA device (torch.cuda.is_available() is False)",
               file=sys.stderr)
         return 2
+    if args.validate:
+        return validate(args.out or RESULTS / "bench-validation.json")
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
     min_run_time = args.min_run_time or (0.02 if args.quick else 2.0)
     start = _dt.datetime.now(_dt.timezone.utc)
