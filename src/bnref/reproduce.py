@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -114,21 +115,27 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _command_line() -> str:
+    """The command as the user typed it (``python -m bnref ...`` or ``bnref ...``)."""
+    if sys.argv[0].endswith("__main__.py"):
+        return "python -m bnref " + " ".join(sys.argv[1:])
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
 def _environment(device: torch.device) -> dict:
     import torchvision
 
     return {
         "device": str(device),
         "device_name": device_name(device),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": _git_commit(),
-        "command": "python -m bnref " + " ".join(sys.argv[1:]) if sys.argv[0].endswith(
-            ("__main__.py", "bnref")) else " ".join(sys.argv),
+        "command": _command_line(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -175,7 +182,7 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
     if hasattr(bn, "gamma"):
         record["net1_gamma"] = bn.gamma.detach().reshape(-1).cpu().tolist()
         record["net1_beta"] = bn.beta.detach().reshape(-1).cpu().tolist()
-    elif isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+    elif isinstance(bn, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
         record["net1_gamma"] = bn.weight.detach().cpu().tolist()
         record["net1_beta"] = bn.bias.detach().cpu().tolist()
     return record
@@ -192,6 +199,7 @@ def measure_throughput(data_path: str, *, device, batch_size: int = 256,
     only, without the time spent waiting for the next batch.
     """
     import bnref
+    from bnref.data import get_dataloader_workers
     from bnref.train import init_weights
 
     device = torch.device(device)
@@ -232,8 +240,7 @@ def measure_throughput(data_path: str, *, device, batch_size: int = 256,
         "wall_seconds": wall,
         "wall_examples_per_sec": n / wall,
         "step_examples_per_sec": n / step_time,
-        "num_workers": None if data_path == "fast" else __import__(
-            "bnref.data", fromlist=["x"]).get_dataloader_workers(),
+        "num_workers": None if data_path == "fast" else get_dataloader_workers(),
     }
 
 
