@@ -178,12 +178,13 @@ def run_bench(device: str, shapes: dict, threads: int, min_run_time: float,
 
 def format_table(results: dict) -> str:
     """The bench table: one line per shape, mode and implementation."""
-    lines = [f"{'shape':18} {'mode':5} {'impl':5} {'median ms':>10} {'IQR ms':>8} "
-             f"{'x torch':>8} {'GB/s':>6}"]
+    lines = [f"{'shape':14} {'mode':5} {'impl':5} {'median ms':>10} {'IQR ms':>8} {'runs':>4} "
+             f"{'x torch':>7} {'GB/s':>6}"]
     for r in results["rows"]:
         shape = "x".join(str(n) for n in r["shape"])
-        lines.append(f"{shape:18} {r['mode']:5} {r['impl']:5} {r['median_s'] * 1e3:10.3f} "
-                     f"{r['iqr_s'] * 1e3:8.3f} {r['ratio_to_torch']:8.2f} {r['gb_per_s']:6.2f}")
+        lines.append(f"{shape:14} {r['mode']:5} {r['impl']:5} {r['median_s'] * 1e3:10.3f} "
+                     f"{r['iqr_s'] * 1e3:8.3f} {r['runs']:4} {r['ratio_to_torch']:7.2f} "
+                     f"{r['gb_per_s']:6.2f}")
     return "\n".join(lines)
 
 
@@ -286,7 +287,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="intra-op CPU threads for the timers (default: %(default)s)")
     parser.add_argument("--min-run-time", type=float, default=None,
-                        help="seconds per measurement (default: 2, --quick: 0.02)")
+                        help="seconds per measurement (default: 1, --quick: 0.02)")
     parser.add_argument("--validate", action="store_true",
                         help="instead of timing BN: time the full pytest run and the strict "
                              "build, write docs/results/bench-validation.json (or --out)")
@@ -303,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     if args.validate:
         return validate(args.out or RESULTS / "bench-validation.json")
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
-    min_run_time = args.min_run_time or (0.02 if args.quick else 2.0)
+    min_run_time = args.min_run_time or (0.02 if args.quick else 1.0)
     start = _dt.datetime.now(_dt.timezone.utc)
     load_before = load_average()
     print(f"bench on {args.device}, {args.threads} threads, torch {torch.__version__}, "
