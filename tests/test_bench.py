@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bnref import bench
+from bnref import fast as bnref_fast
 from bnref.__main__ import main
 
 
@@ -59,3 +60,12 @@ def test_full_size_ops_counts_passes_over_memory():
     assert bench.full_size_ops("fast", "eval") == ["addcmul.default"]
     # the autograd-differentiated versions write many more full-size temporaries
     assert len(bench.full_size_ops("bnref", "train")) > 10
+
+
+def test_lenet_variants_differ_only_in_their_batchnorm():
+    nets = {v: bench.lenet_bn_variant(v) for v in bench.LENET_VARIANTS}
+    assert sum(isinstance(m, bnref_fast.FastBatchNorm) for m in nets["fast"]) == 4
+    assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets["torch"]) == 4
+    nets["fast"].load_state_dict(nets["bnref"].state_dict())  # same keys, same shapes
+    X = torch.randn(16, 1, 28, 28)
+    torch.testing.assert_close(nets["fast"](X), nets["bnref"](X), rtol=1e-4, atol=1e-5)

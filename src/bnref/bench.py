@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch.utils import benchmark
 
 from bnref import fast, note
+from bnref.batch_norm import BatchNorm
 from bnref.batch_norm import batch_norm as readable_batch_norm
 
 #: committed results live here (the repository's docs/results)
@@ -207,6 +208,10 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
     print(format_table(r))
     for line in target_lines(r):
         print(line)
+    for t in r.get("lenet", []):
+        print(f"LeNet-BN training, {t['variant']:5} BatchNorm: {t['examples_per_s']:7.0f} "
+              f"examples/s ({t['speed_vs_torch']:.2f}x nn.BatchNorm; {t['steps']} steps "
+              f"of {t['batch_size']})")
 
 
 #: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
@@ -237,6 +242,69 @@ def show_validation(path: Path | None = None) -> None:
     for step in v["steps"]:
         print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
         print(f"          {step['result']}")
+
+
+LENET_VARIANTS = ("bnref", "fast", "torch")
+
+
+def lenet_bn_variant(variant: str) -> torch.nn.Module:
+    """LeNet-BN with bnref.BatchNorm ("bnref"), FastBatchNorm ("fast") or nn.BatchNorm ("torch")."""
+    from bnref.models import lenet_bn, lenet_bn_concise
+
+    if variant == "torch":
+        return lenet_bn_concise()
+    net = lenet_bn()
+    if variant == "fast":
+        for i, layer in enumerate(net):
+            if isinstance(layer, BatchNorm):
+                net[i] = fast.FastBatchNorm(layer.num_features, layer.num_dims)
+    return net
+
+
+def lenet_throughput(device: str, steps: int, batch_size: int = 256, lr: float = 1.0,
+                     log=print) -> list[dict]:
+    """Training examples/second of LeNet-BN for ``steps`` minibatches of real Fashion-MNIST.
+
+    Same data (the fast tensor path: ``load_data_fashion_mnist(fast=True)``),
+    same seed and SGD step for each variant; 2 warm-up steps are not timed.
+    """
+    import time
+
+    from bnref.d2l import load_data_fashion_mnist
+
+    train_iter, _ = load_data_fashion_mnist(batch_size, fast=True, device=device)
+    batches = []
+    for X, y in train_iter:
+        batches.append((X, y))
+        if len(batches) == steps + 2:
+            break
+    rows = []
+    for variant in LENET_VARIANTS:
+        torch.manual_seed(0)
+        net = lenet_bn_variant(variant).to(device)
+        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        for i, (X, y) in enumerate(batches):
+            if i == 2:
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            optimizer.zero_grad()
+            loss = loss_fn(net(X), y)
+            loss.backward()
+            optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        examples = steps * batch_size
+        rows.append({"variant": variant, "steps": steps, "batch_size": batch_size,
+                     "seconds": seconds, "examples_per_s": examples / seconds,
+                     "final_loss": loss.item()})
+        log(f"  lenet_bn {variant:5} {examples / seconds:10.0f} examples/s "
+            f"({steps} steps of {batch_size}, loss {loss.item():.3f})")
+    for r in rows:
+        r["speed_vs_torch"] = r["examples_per_s"] / rows[-1]["examples_per_s"]
+    return rows
 
 
 def validate(out: Path) -> int:
@@ -288,6 +356,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="intra-op CPU threads for the timers (default: %(default)s)")
     parser.add_argument("--min-run-time", type=float, default=None,
                         help="seconds per measurement (default: 1, --quick: 0.02)")
+    parser.add_argument("--lenet-steps", type=int, default=None,
+                        help="also time LeNet-BN training steps (bnref / fast / nn BatchNorm) "
+                             "on real Fashion-MNIST, this many minibatches of 256 "
+                             "(default: 10, --quick: 0 = skip)")
     parser.add_argument("--validate", action="store_true",
                         help="instead of timing BN: time the full pytest run and the strict "
                              "build, write docs/results/bench-validation.json (or --out)")
@@ -310,6 +382,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"bench on {args.device}, {args.threads} threads, torch {torch.__version__}, "
           f"min_run_time {min_run_time} s")
     rows = run_bench(args.device, shapes, args.threads, min_run_time)
+    lenet_steps = args.lenet_steps if args.lenet_steps is not None else (0 if args.quick else 10)
+    lenet = []
+    if lenet_steps > 0:
+        torch.set_num_threads(args.threads)
+        lenet = lenet_throughput(args.device, lenet_steps)
     end = _dt.datetime.now(_dt.timezone.utc)
     results = {
         "command": "python -m bnref bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"]
@@ -323,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
         "byte_model": {"train": "read X + write Y + read dY + write dX (X read once)",
                        "eval": "read X + write Y"},
         "rows": rows,
+        "lenet": lenet,
     }
     print(format_table(results))
     out = args.out or RESULTS / f"bench-{args.device}.json"
