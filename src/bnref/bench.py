@@ -321,7 +321,7 @@ def validate(out: Path) -> int:
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     site = tempfile.mkdtemp(prefix="bnref-site-")
     commands = [
-        ("pytest", [sys.executable, "-m", "pytest", "-q"], 180),
+        ("pytest", [sys.executable, "-m", "pytest", "-q", "--durations=15"], 180),
         ("build", [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", site], 60),
     ]
     steps, failed = [], 0
@@ -337,6 +337,7 @@ def validate(out: Path) -> int:
         shown = shown.replace(site, "<tmp>")
         steps.append({"name": name, "command": shown, "wall_s": round(wall, 1),
                       "target_s": target, "returncode": done.returncode, "result": summary})
+        print("\n".join(lines[-40:]))  # the slowest tests, failures, the summary
         print(f"{name}: {wall:.1f} s (rc {done.returncode}) {summary}")
         failed |= done.returncode != 0
     record = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
