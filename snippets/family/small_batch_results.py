@@ -1,13 +1,14 @@
 # The small-batch experiment's committed results (docs/results/small-batch-cpu.json).
+# --8<-- [start:describe]
 import json
 from pathlib import Path
 
+import bnref
 from bnref import small_batch
 
-path = Path("docs/results/small-batch-cpu.json")
+root = Path(bnref.__file__).resolve().parents[2]          # the repository
+path = root / "docs" / "results" / "small-batch-cpu.json"
 report = json.loads(path.read_text(encoding="utf-8"))
-
-# --8<-- [start:describe]
 print("command:", report["command"])
 print("machine:", report["machine"]["cpu"], f"({report['machine']['cores']} cores,",
       f"{report['machine']['torch_threads']} torch thread)")
