@@ -19,6 +19,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -201,6 +202,31 @@ def test_every_page_typesets_math_without_errors_or_foreign_requests(browser, si
         assert_only_local(reader)
     finally:
         reader.close()
+
+
+ABSOLUTE_REFERENCE = re.compile(
+    r"<(?:script|link|img|iframe|source|video|audio)\b[^>]*?\b(?:src|href)=[\"']?((?:https?:)?//[^\"' >]+)"
+    r"|@import\s+url\([\"']?((?:https?:)?//[^\"')]+)"
+    r"|import\([\"']((?:https?:)?//[^\"']+)"
+    r"|url\(\s*[\"']?((?:https?:)?//[^\"')]+)",
+    re.IGNORECASE,
+)
+
+
+def test_built_pages_reference_no_other_host(site):
+    """By construction: no script, style, font, image or import from another host.
+
+    (The site's own address, ``site_url``, is the local server here.)
+    """
+    site_dir, server = site
+    offenders = []
+    for path in sorted([*site_dir.rglob("*.html"), *site_dir.rglob("*.css")]):
+        text = path.read_text(encoding="utf-8")
+        for match in ABSOLUTE_REFERENCE.finditer(text):
+            url = next(g for g in match.groups() if g)
+            if urlsplit(url if "://" in url else "http:" + url).netloc != server.host:
+                offenders.append(f"{path.relative_to(site_dir)}: {url}")
+    assert offenders == [], "\n".join(offenders)
 
 
 # --------------------------------------------------------------------------
