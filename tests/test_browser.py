@@ -160,6 +160,12 @@ def assert_only_local(reader: Reader) -> None:
 # Every page: formulas typeset, no errors, nothing fetched from elsewhere
 # --------------------------------------------------------------------------
 
+BLANK_GLYPHS = """() => [...document.querySelectorAll('article mjx-c')]
+    .filter(c => getComputedStyle(c, '::before').content === 'none').length"""
+# MathJax's CHTML output draws each character with a CSS ::before rule; a
+# formula can be "typeset" (mjx-container present) yet blank if those rules
+# are missing. BLANK_GLYPHS counts characters that would not be drawn.
+
 LEFTOVER_TEX = r"""() => {
   // Text a reader sees in the article, code excluded: no TeX source may remain.
   const article = document.querySelector("article").cloneNode(true);
@@ -187,6 +193,7 @@ def test_every_page_typesets_math_without_errors_or_foreign_requests(browser, si
                     errors: document.querySelectorAll('mjx-merror, mjx-container [data-mjx-error]').length,
                 })""")
                 leftovers = reader.page.evaluate(LEFTOVER_TEX)
+                counts["blank_glyphs"] = reader.page.evaluate(BLANK_GLYPHS)
                 seconds = time.perf_counter() - start
                 REPORT["pages"][path or "/"] = {**counts, "seconds": round(seconds, 2)}
                 if counts["arithmatex"]:
@@ -194,6 +201,9 @@ def test_every_page_typesets_math_without_errors_or_foreign_requests(browser, si
                         f"{path}: {counts['arithmatex']} formulas, only {counts['typeset']} typeset"
                     )
                 assert counts["errors"] == 0, f"{path}: MathJax reported TeX errors"
+                assert counts["blank_glyphs"] == 0, (
+                    f"{path}: {counts['blank_glyphs']} typeset characters have no glyph drawn"
+                )
                 assert leftovers == [], f"{path}: TeX source left visible: {leftovers}"
         # The API page's docstring formulas and the notebook's Markdown math count too.
         assert REPORT["pages"]["reference/api/"]["typeset"] >= 1
@@ -265,6 +275,8 @@ def test_language_choice_switches_and_persists(reader):
         if reader.page.locator("article .arithmatex").count():
             # typeset again after an instant navigation (mathjax-config.js)
             reader.page.wait_for_selector("article mjx-container", state="attached", timeout=10000)
+            reader.wait_for_math()
+            assert reader.page.evaluate(BLANK_GLYPHS) == 0, "formulas drawn after instant navigation"
 
         reader.page.click("#bnref-lang-toggle [data-bnref-lang=en]")
         reader.page.reload()  # a fresh load reads the choice back from localStorage

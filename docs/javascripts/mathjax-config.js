@@ -9,6 +9,12 @@ window.MathJax = {
     processEscapes: true,
     processEnvironments: true,
   },
+  // All character CSS up front instead of only the characters used so far:
+  // after an instant navigation, re-typesetting did not add the rules for new
+  // characters, and those formulas were drawn blank.
+  chtml: {
+    adaptiveCSS: false,
+  },
   options: {
     ignoreHtmlClass: ".*|",
     // arithmatex: Markdown pages and docstrings; bnref-math: notebooks (below).
@@ -28,14 +34,25 @@ function bnrefMarkNotebookMath() {
 bnrefMarkNotebookMath();
 
 // Material's instant navigation swaps pages without reloading: typeset again.
+// document$ also emits for the first page, which MathJax's startup typesets
+// itself: skip that one. Re-typesetting it with output.clearCache() dropped
+// the CSS that draws every character, leaving all formulas blank (the
+// browser test checks that glyphs are drawn). Typesetting is chained on
+// startup.promise so two runs never overlap.
 if (typeof document$ !== "undefined") {
+  let bnrefFirstPage = true;
   document$.subscribe(() => {
     bnrefMarkNotebookMath();
+    if (bnrefFirstPage) {
+      bnrefFirstPage = false;
+      return;
+    }
     if (window.MathJax && MathJax.startup && MathJax.typesetPromise) {
-      MathJax.startup.output.clearCache();
-      MathJax.typesetClear();
-      MathJax.texReset();
-      MathJax.typesetPromise();
+      MathJax.startup.promise = MathJax.startup.promise.then(() => {
+        MathJax.typesetClear();
+        MathJax.texReset();
+        return MathJax.typesetPromise();
+      });
     }
   });
 }
