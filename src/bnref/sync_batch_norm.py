@@ -162,11 +162,20 @@ def sync_batch_norm(
 
 
 class SyncBatchNorm(BatchNorm):
-    """:class:`bnref.BatchNorm` whose training statistics span all processes.
+    r""":class:`bnref.BatchNorm` whose training statistics span all processes.
 
     Same parameters, buffers and checks as :class:`bnref.BatchNorm`; in
     training mode it calls :func:`sync_batch_norm` over ``group`` (default:
-    the whole world). Without a process group it is :class:`bnref.BatchNorm`.
+    the whole world), so the statistics are those of the batches of all
+    ``K`` processes together (``N = n_1 + ... + n_K`` samples):
+
+    .. math::
+
+        \hat\mu = \frac{1}{N}\sum_{k=1}^{K}\sum_{i\in\mathcal B_k} x_i,\qquad
+        \hat\sigma^2 = \frac{1}{N}\sum_{k=1}^{K}\sum_{i\in\mathcal B_k} (x_i-\hat\mu)^2,\qquad
+        y = \gamma\,\frac{x-\hat\mu}{\sqrt{\hat\sigma^2+\epsilon}} + \beta .
+
+    Without a process group it is :class:`bnref.BatchNorm`.
 
     Args:
         num_features, num_dims, eps, momentum: as for :class:`bnref.BatchNorm`.
