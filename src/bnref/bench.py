@@ -333,7 +333,7 @@ def validate(out: Path) -> int:
         summary = next((line for line in reversed(lines)
                         if " passed" in line or " failed" in line or "Documentation built" in line),
                        lines[-1] if lines else "")
-        shown = " ".join(["python -m" if c == sys.executable else c for c in command])
+        shown = " ".join(["python" if c == sys.executable else c for c in command])
         shown = shown.replace(site, "<tmp>")
         steps.append({"name": name, "command": shown, "wall_s": round(wall, 1),
                       "target_s": target, "returncode": done.returncode, "result": summary})
