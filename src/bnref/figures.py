@@ -229,13 +229,13 @@ def activations(out_path: str | Path = FIGURES / "activations.svg", steps: int =
         ax.plot([], [], color=COLORS[model], linewidth=6, alpha=0.6,
                 label=f"{LABELS[model]} (test acc {accs[model]:.2f})")
     ax.axhspan(-2, 2, color="#999999", alpha=0.15, linewidth=0)
-    ax.text(len(LAYERS) - 0.45, 1.7, "|x| < 2: sigmoid slope > 0.1", fontsize=7,
-            ha="right", va="top", color="#555555")
+    ax.text(-0.45, 1.9, "|x| < 2: sigmoid slope > 0.1", fontsize=7,
+            ha="left", va="top", color="#555555")
     ax.set_xticks(range(len(LAYERS)), LAYERS)
     ax.set_xlabel("layer whose output (after BN, if any) enters a sigmoid")
     ax.set_ylabel("value entering the sigmoid")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     ax.set_title(f"After {steps} SGD steps of batch 256 on Fashion-MNIST (seed {seed}); "
                  f"{n_images} test images, eval mode; boxes: quartiles, whiskers: 1st-99th "
                  "percentile", fontsize=8)
