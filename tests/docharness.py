@@ -35,7 +35,7 @@ import doctest
 import io
 import os
 import re
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterable
 
@@ -281,7 +281,7 @@ class OnDevice:
             torch.manual_seed(0)
             namespace["__bnref_device__"] = self.device
             namespace["device"] = torch.device(self.device)
-        with torch.device(self.device):
+        with torch.device(self.device), smoke_environment():
             return self.inner(example)
 
     def __repr__(self) -> str:
@@ -300,9 +300,24 @@ def on_device(parser, device: str):
     return parse
 
 
-def smoke_environment() -> None:
-    """Full training runs are commands, not tests: cap them in page code."""
-    os.environ.setdefault("BNREF_MAX_STEPS", "5")
+#: Full training runs are commands, not tests: while page code runs, train_ch6
+#: stops after 1 epoch of 5 minibatches (and scores 5 test batches).
+SMOKE_ENVIRONMENT = {"BNREF_MAX_STEPS": "5", "BNREF_MAX_EPOCHS": "1"}
+
+
+@contextmanager
+def smoke_environment():
+    """Set :data:`SMOKE_ENVIRONMENT` for one example, then restore the old values."""
+    saved = {key: os.environ.get(key) for key in SMOKE_ENVIRONMENT}
+    os.environ.update(SMOKE_ENVIRONMENT)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def sybils(root: Path = ROOT, config_file: Path | None = None) -> list[Sybil]:
@@ -317,7 +332,6 @@ def sybils(root: Path = ROOT, config_file: Path | None = None) -> list[Sybil]:
             patterns=["*.md"],
             document_types={".md": page_type},
             name=device,
-            setup=lambda namespace: smoke_environment(),
         ))
         for folder, patterns in (("snippets", ["*.py"]), ("docs", ["*.py"])):
             script_type = type("Script", (ScriptDocument,), {"device": device})
@@ -328,8 +342,7 @@ def sybils(root: Path = ROOT, config_file: Path | None = None) -> list[Sybil]:
                 excludes=["*/hooks/*", "*/overrides/*", "conftest.py"],
                 document_types={".py": script_type},
                 name=device,
-                setup=lambda namespace: smoke_environment(),
-            ))
+                ))
         found.append(Sybil(
             parsers=[on_device(DocstringDoctests(), device)],
             path=str(root / "src" / "bnref"),

@@ -4,8 +4,9 @@ On the page it runs after the LeNet listing, which defines ``net``, and after
 ``from bnref import d2l``. Run on its own, the lines above the section build
 the same network from ``lenet_bn.py``.
 
-``train_ch6`` reads ``BNREF_MAX_STEPS``: the docs harness sets it to 5, so in
-the test suite each epoch stops after 5 minibatches (a smoke run). The full
+``train_ch6`` reads ``BNREF_MAX_STEPS`` and ``BNREF_MAX_EPOCHS``: the docs
+harness sets them to 5 and 1, so in the test suite the listing trains for one
+epoch of 5 minibatches (a smoke run). The full
 run is ``python -m bnref reproduce``.
 """
 import runpy

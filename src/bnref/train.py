@@ -47,15 +47,22 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     return float((y_hat.type(y.dtype) == y).sum())
 
 
-def evaluate_accuracy_gpu(net: nn.Module, data_iter, device=None) -> float:
-    """Accuracy of ``net`` on ``data_iter``, in evaluation mode and without grad."""
+def evaluate_accuracy_gpu(
+    net: nn.Module, data_iter, device=None, max_batches: int | None = None
+) -> float:
+    """Accuracy of ``net`` on ``data_iter``, in evaluation mode and without grad.
+
+    ``max_batches`` scores only the first batches (smoke runs); ``None`` scores all.
+    """
     if isinstance(net, nn.Module):
         net.eval()
         if device is None:
             device = next(iter(net.parameters())).device
     correct = total = 0.0
     with torch.no_grad():
-        for X, y in data_iter:
+        for i, (X, y) in enumerate(data_iter):
+            if max_batches is not None and i >= max_batches:
+                break
             X, y = X.to(device), y.to(device)
             correct += accuracy(net(X), y)
             total += y.numel()
@@ -119,10 +126,13 @@ def train_ch6(
         device: where to train; default :func:`try_gpu`.
         progress: show a tqdm progress bar on stderr.
         verbose: print d2l's two summary lines.
-        max_steps: stop each epoch after this many minibatches (for smoke
-            runs). ``None`` reads the environment variable ``BNREF_MAX_STEPS``
-            (the docs harness sets it so that page listings run as smoke
-            tests) and, when it is unset, uses every batch.
+        max_steps: a smoke run: train on at most this many minibatches per
+            epoch and score test accuracy on at most this many test batches.
+            ``None`` reads the environment variable ``BNREF_MAX_STEPS`` (the
+            docs harness sets it so that page listings run as smoke tests)
+            and, when it is unset, uses every batch. Likewise the variable
+            ``BNREF_MAX_EPOCHS``, when set, caps ``num_epochs``. The printed
+            numbers of a smoke run are not the full run's.
 
     Returns:
         A :class:`History` with per-epoch train loss, train accuracy, test
@@ -134,6 +144,8 @@ def train_ch6(
         raise ValueError(f"num_epochs must be >= 1; got {num_epochs}")
     if max_steps is None and os.environ.get("BNREF_MAX_STEPS"):
         max_steps = int(os.environ["BNREF_MAX_STEPS"])
+    if os.environ.get("BNREF_MAX_EPOCHS"):
+        num_epochs = min(num_epochs, int(os.environ["BNREF_MAX_EPOCHS"]))
     device = torch.device(device) if device is not None else try_gpu()
     net.apply(init_weights)
     net.to(device)
@@ -173,7 +185,7 @@ def train_ch6(
             epoch_time += time.perf_counter() - start
             bar.update(1)
         train_l, train_correct, n = metric.tolist()
-        test_acc = evaluate_accuracy_gpu(net, test_iter, device)
+        test_acc = evaluate_accuracy_gpu(net, test_iter, device, max_batches=max_steps)
         train_time += epoch_time
         history.train_loss.append(train_l / n)
         history.train_acc.append(train_correct / n)
