@@ -108,11 +108,13 @@ def batch_norm(
         # dim 0 for (N, C); dims 0, 2, 3 for (N, C, H, W).
         dims = (0,) if X.dim() == 2 else (0, 2, 3)
         mean = x.mean(dim=dims, keepdim=True)
-        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)  # biased: divide by n
+        var = x.var(dim=dims, correction=0, keepdim=True)  # biased: divide by n
 
-    # x_hat = (x - mu) / sqrt(sigma^2 + eps); rsqrt is 1 / sqrt.
-    X_hat = (x - mean) * torch.rsqrt(var + eps)
-    Y = gamma * X_hat + beta
+    # y = gamma * (x - mu) / sqrt(sigma^2 + eps) + beta. The per-channel factor
+    # gamma / sqrt(sigma^2 + eps) is computed once (rsqrt is 1 / sqrt), so only
+    # three passes over X remain: subtract, multiply, add.
+    scale = gamma * torch.rsqrt(var + eps)
+    Y = (x - mean) * scale + beta
 
     if training:
         # Exponential moving average, d2l convention (momentum weighs the old value),
