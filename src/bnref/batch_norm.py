@@ -103,18 +103,21 @@ def batch_norm(
     if not training:
         # Inference: normalize with the estimates gathered during training.
         mean, var = mean_in.to(compute_dtype), var_in.to(compute_dtype)
+        centered = x - mean
     else:
         # Batch statistics over every axis except the feature/channel axis:
-        # dim 0 for (N, C); dims 0, 2, 3 for (N, C, H, W).
+        # dim 0 for (N, C); dims 0, 2, 3 for (N, C, H, W). m values per channel.
         dims = (0,) if X.dim() == 2 else (0, 2, 3)
-        mean = x.mean(dim=dims, keepdim=True)
-        var = x.var(dim=dims, correction=0, keepdim=True)  # biased: divide by n
+        m = x.numel() // x.shape[1]
+        mean = x.sum(dim=dims, keepdim=True) / m                  # mu = 1/m sum x
+        centered = x - mean                                        # x - mu
+        var = centered.square().sum(dim=dims, keepdim=True) / m   # sigma^2 = 1/m sum (x - mu)^2
 
     # y = gamma * (x - mu) / sqrt(sigma^2 + eps) + beta. The per-channel factor
-    # gamma / sqrt(sigma^2 + eps) is computed once (rsqrt is 1 / sqrt), so only
-    # three passes over X remain: subtract, multiply, add.
+    # gamma / sqrt(sigma^2 + eps) is computed once (rsqrt is 1 / sqrt), so the
+    # output costs two passes over X: multiply, add.
     scale = gamma * torch.rsqrt(var + eps)
-    Y = (x - mean) * scale + beta
+    Y = centered * scale + beta
 
     if training:
         # Exponential moving average, d2l convention (momentum weighs the old value),
