@@ -1,0 +1,107 @@
+r"""The readable formula, compiled: :func:`bnref.batch_norm` under ``torch.compile``.
+
+Eager PyTorch runs :func:`bnref.batch_norm` one operation at a time: every
+line that produces a tensor as large as the input (``x - mean``, its square,
+the product with the scale, the sum with the shift) is a separate pass over
+memory, and autograd adds about as many in the backward pass. The formula
+
+.. math::
+
+    y = \gamma\,\frac{x-\hat\mu}{\sqrt{\hat\sigma^2+\epsilon}} + \beta
+
+needs far fewer: one or two passes to reduce the statistics, one to write
+``y``. ``torch.compile`` finds them without a line of the source changing.
+TorchDynamo captures the Python function as a graph, AOTAutograd derives the
+backward graph from it, and TorchInductor fuses each graph's elementwise
+operations and reductions into a few loops: C++ with OpenMP and vector
+instructions on the CPU (so a C++ compiler must be installed), Triton kernels
+on a GPU. The intermediates never reach memory.
+
+The price is the first call: a few seconds of compilation per input shape
+and mode (training or evaluation, with or without gradients), cached by
+PyTorch for later calls and, on disk, for later processes. The generated code
+can be read with ``TORCH_LOGS=output_code``.
+
+:func:`batch_norm` checks its arguments eagerly, with the messages of
+:func:`bnref.batch_norm`, before calling the compiled function.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from bnref._checks import check_batch_norm_args
+from bnref.batch_norm import BatchNorm
+from bnref.batch_norm import batch_norm as readable_batch_norm
+
+__all__ = ["batch_norm", "CompiledBatchNorm"]
+
+
+@functools.cache
+def _compiled():
+    # Compiled on first use, so that importing bnref never starts the compiler.
+    return torch.compile(readable_batch_norm)
+
+
+def batch_norm(
+    X: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    moving_mean: torch.Tensor,
+    moving_var: torch.Tensor,
+    eps: float,
+    momentum: float,
+    *,
+    training: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r""":func:`bnref.batch_norm`, compiled by ``torch.compile`` on first use.
+
+    .. math::
+
+        y = \gamma\,\frac{x-\hat\mu}{\sqrt{\hat\sigma^2+\epsilon}} + \beta,\qquad
+        \text{moving} \leftarrow m\cdot\text{moving} + (1-m)\cdot\text{batch statistic}
+
+    Same arguments, checks and return value ``(Y, moving_mean, moving_var)``
+    as :func:`bnref.batch_norm`; the same source, run as fused kernels.
+
+    Example:
+        >>> import torch
+        >>> X = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
+        >>> ones, zeros = torch.ones(2), torch.zeros(2)
+        >>> Y, mean, var = batch_norm(X, ones, zeros, zeros, ones,
+        ...                           eps=1e-5, momentum=0.9, training=True)
+        >>> Y
+        tensor([[-1.0000, -1.0000],
+                [ 1.0000,  1.0000]])
+        >>> mean, var
+        (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
+    """
+    if training is None:
+        training = torch.is_grad_enabled()
+    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
+    return _compiled()(X, gamma, beta, moving_mean, moving_var, eps, momentum,
+                       training=training)
+
+
+class CompiledBatchNorm(BatchNorm):
+    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.compiled.batch_norm`.
+
+    Same parameters, buffers, ``state_dict`` keys and checks.
+
+    Example:
+        >>> import torch
+        >>> bn = CompiledBatchNorm(3, num_dims=4)
+        >>> bn(torch.randn(8, 3, 5, 5)).shape
+        torch.Size([8, 3, 5, 5])
+    """
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if X.dim() != self.num_dims or X.shape[1] != self.num_features:
+            return super().forward(X)  # the readable module's explanatory error
+        Y, self.moving_mean, self.moving_var = batch_norm(
+            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
+            eps=self.eps, momentum=self.momentum, training=self.training,
+        )
+        return Y
