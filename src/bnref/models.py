@@ -8,6 +8,9 @@
 * :func:`lenet_bn_concise` — the same network with ``nn.BatchNorm2d`` /
   ``nn.BatchNorm1d`` (the note's "concise implementation").
 
+* :func:`lenet_bn_with` — :func:`lenet_bn` with another implementation of
+  the same BatchNorm layer (the note's verbatim class, the fast or compiled
+  one, or PyTorch's), for timing them against each other.
 * :func:`lenet_norm` — the same network as :func:`lenet_bn` with a chosen
   member of the family (``"bn"``, ``"ln"``, ``"in"``, ``"gn"``) after each
   convolution, for the small-batch experiment.
@@ -26,7 +29,8 @@ from bnref.group_norm import GroupNorm
 from bnref.instance_norm import InstanceNorm
 from bnref.layer_norm import LayerNorm
 
-__all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_norm", "NORM_KINDS"]
+__all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_bn_with", "lenet_norm",
+           "BN_IMPLS", "NORM_KINDS"]
 
 #: the kinds :func:`lenet_norm` accepts, with their long names
 NORM_KINDS = {"bn": "BatchNorm", "ln": "LayerNorm", "in": "InstanceNorm", "gn": "GroupNorm"}
@@ -69,6 +73,41 @@ def lenet_bn_concise() -> nn.Sequential:
         nn.BatchNorm1d(120), nn.Sigmoid(),
         nn.Linear(120, 84), nn.BatchNorm1d(84),
         nn.Sigmoid(), nn.Linear(84, 10))
+
+
+#: the BatchNorm implementations :func:`lenet_bn_with` accepts
+BN_IMPLS = ("note", "bnref", "fast", "compiled", "torch")
+
+
+def lenet_bn_with(impl: str) -> nn.Sequential:
+    """:func:`lenet_bn` whose four BatchNorm layers come from implementation ``impl``.
+
+    ``"note"``: the note's verbatim class (:mod:`bnref.note`); ``"bnref"``:
+    :class:`bnref.BatchNorm` (this is :func:`lenet_bn`); ``"fast"``:
+    :class:`bnref.fast.FastBatchNorm`; ``"compiled"``:
+    :class:`bnref.compiled.CompiledBatchNorm`; ``"torch"``: ``nn.BatchNorm2d``
+    and ``nn.BatchNorm1d`` (this is :func:`lenet_bn_concise`). Everything else
+    is the same network, so the implementations can be timed against each other.
+
+    Example:
+        >>> print(*(type(lenet_bn_with(impl)[1]).__name__ for impl in BN_IMPLS))
+        BatchNorm BatchNorm FastBatchNorm CompiledBatchNorm BatchNorm2d
+    """
+    if impl not in BN_IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(BN_IMPLS)}; got {impl!r}")
+    if impl == "torch":
+        return lenet_bn_concise()
+    net = lenet_bn()
+    if impl == "bnref":
+        return net
+    from bnref import compiled, fast, note
+
+    layer = {"note": note.BatchNorm, "fast": fast.FastBatchNorm,
+             "compiled": compiled.CompiledBatchNorm}[impl]
+    for i, module in enumerate(net):
+        if isinstance(module, BatchNorm):
+            net[i] = layer(module.num_features, num_dims=module.num_dims)
+    return net
 
 
 def _conv_norm(kind: str, channels: int, size: int) -> nn.Module:
