@@ -1,6 +1,10 @@
 """python -m bnref bench: byte model, the quick smoke run and its JSON."""
 
 import json
+import platform
+import resource
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -25,8 +29,9 @@ def test_every_implementation_runs_in_both_modes(mode):
 
 def test_quick_run_prints_the_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
+    eager = [i for i in bench.IMPLS if i != "compiled"]  # compiling is tested elsewhere
     assert main(["bench", "--quick", "--threads", "1", "--min-run-time", "0.005",
-                 "--out", str(out)]) == 0
+                 "--rounds", "2", "--impls", ",".join(eager), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     results = json.loads(out.read_text())
 
@@ -34,14 +39,53 @@ def test_quick_run_prints_the_table_and_writes_json(tmp_path, capsys):
     assert results["torch"] == torch.__version__
     assert {"cpu", "cpu_count"} <= set(results["machine"])
     rows = results["rows"]
-    assert {(r["impl"], r["mode"]) for r in rows} == {
-        (i, m) for i in bench.IMPLS for m in bench.MODES}
+    assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in eager for m in bench.MODES}
     assert all(r["shape"] == [256, 16, 8, 8] and r["median_s"] > 0 for r in rows)
+    assert results["rounds"] == 2 and results["allocator"] == "default"
+    for r in rows:  # the row's median is the median of its rounds
+        assert len(r["round_medians_s"]) == 2
+        assert r["median_s"] == pytest.approx(sum(r["round_medians_s"]) / 2)
     for r in rows:
         torch_row = next(t for t in rows if t["impl"] == "torch" and t["mode"] == r["mode"])
         assert r["ratio_to_torch"] == pytest.approx(r["median_s"] / torch_row["median_s"])
         assert r["gb_per_s"] == pytest.approx(r["lower_bound_bytes"] / r["median_s"] / 1e9)
     assert bench.format_table(results) in printed
+
+
+def test_unknown_implementation_is_refused():
+    with pytest.raises(SystemExit, match="unknown implementation.*nope.*choose from note"):
+        main(["bench", "--quick", "--impls", "fast,nope", "--out", "-"])
+
+
+RETAIN_PROBE = """
+import resource, sys
+from bnref import bench
+if sys.argv[1] == "retain":
+    assert bench.retain_freed_memory()
+call = bench.make_call("torch", "train", bench.SHAPES["large"], "cpu")  # F.batch_norm
+call(); call()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    call()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_retained_memory_cuts_the_page_faults_of_new_tensors():
+    def faults_per_call(mode):
+        done = subprocess.run([sys.executable, "-c", RETAIN_PROBE, mode],
+                              capture_output=True, text=True, check=True)
+        return float(done.stdout.split()[-1])
+
+    n, c, h, w = bench.SHAPES["large"]
+    pages = n * c * h * w * 4 // resource.getpagesize()  # one full-size float32 tensor
+    default, retained = faults_per_call("default"), faults_per_call("retain")
+    # glibc's default returns Y's and dX's blocks (over 32 MiB) to the kernel
+    # on free, so each call's new Y and dX fault in fresh, zeroed pages
+    assert default > 1.5 * pages
+    # retained: most of them reuse pages the process already has
+    assert retained < default / 2
 
 
 def test_cuda_without_a_gpu_fails_clearly(capsys):

@@ -1,9 +1,10 @@
 """Time batch normalization implementations against F.batch_norm.
 
-Times four implementations of the same batch normalization with
+Times five implementations of the same batch normalization with
 ``torch.utils.benchmark``: the note's verbatim ``batch_norm``
 (``bnref.note``), bnref's readable one (``bnref.batch_norm``), the fast one
-(``bnref.fast.batch_norm``: single-pass statistics, analytic backward) and
+(``bnref.fast.batch_norm``: single-pass statistics, analytic backward), the
+readable one under ``torch.compile`` (``bnref.compiled.batch_norm``) and
 PyTorch's ``F.batch_norm`` — on a small ``(256, 16, 8, 8)`` and a large
 ``(128, 64, 56, 56)`` float32 input, in two modes:
 
@@ -18,6 +19,18 @@ Byte model for GB/s (the memory-traffic lower bound, E = elements, 4 bytes):
           after, and again in the backward) is NOT counted.
   eval    read X, write Y = 8 E bytes.
 GB/s = bytes / median time; per-channel vectors are ignored.
+
+Every implementation is called once before it is timed (for ``compiled``
+that call compiles; its seconds are recorded as ``first_call_s``). The
+implementations are then timed in ``--rounds`` interleaved rounds, and each
+row keeps the median over the rounds, so that a slow minute of a shared
+machine does not fall on one implementation only.
+
+``--retain-memory`` asks glibc's allocator to keep freed memory in the
+process (``mallopt``: no ``mmap`` for large blocks, no trimming), as caching
+allocators do. By default glibc returns every freed block above 32 MiB to the
+kernel, so each new large temporary is fresh memory whose pages fault, and
+are zeroed by the kernel, on first write.
 
 Writes a JSON file (default docs/results/bench-<device>.json) with the
 machine, versions, threads, command and date.
@@ -40,14 +53,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
 
-from bnref import fast, note
+from bnref import compiled, fast, note
 from bnref.batch_norm import BatchNorm
 from bnref.batch_norm import batch_norm as readable_batch_norm
 
 #: committed results live here (the repository's docs/results)
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 SHAPES = {"small": (256, 16, 8, 8), "large": (128, 64, 56, 56)}
-IMPLS = ("note", "bnref", "fast", "torch")
+IMPLS = ("note", "bnref", "fast", "compiled", "torch")
+#: the implementations that run op by op (``full_size_ops`` can record them)
+EAGER_IMPLS = ("note", "bnref", "fast", "torch")
 MODES = ("train", "eval")
 EPS, MOMENTUM = 1e-5, 0.9  # d2l convention; torch's momentum is 1 - 0.9
 
@@ -81,6 +96,9 @@ def make_call(impl: str, mode: str, shape: tuple[int, ...], device: str):
         if impl == "fast":
             return fast.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
                                    training=mode == "train")[0]
+        if impl == "compiled":
+            return compiled.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
+                                       training=mode == "train")[0]
         return F.batch_norm(X, mean, var, gamma, beta, training=mode == "train",
                             momentum=1 - MOMENTUM, eps=EPS)
 
@@ -156,34 +174,74 @@ def load_average() -> list[float] | None:
 
 
 def run_bench(device: str, shapes: dict, threads: int, min_run_time: float,
-              impls=IMPLS, modes=MODES, log=print) -> list[dict]:
-    """Time every implementation; ratios are to ``torch`` (F.batch_norm) of the same row."""
+              impls=IMPLS, modes=MODES, rounds: int = 3, log=print) -> list[dict]:
+    """Time every implementation; ratios are to ``torch`` (F.batch_norm) of the same row.
+
+    For each shape and mode: one untimed first call per implementation, then
+    ``rounds`` rounds that time each implementation in turn; a row keeps the
+    median of its rounds' medians.
+    """
+    import statistics
+    import time
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     rows = []
     for shape_name, shape in shapes.items():
         for mode in modes:
-            timed = {}
+            calls, first = {}, {}
             for impl in impls:
-                m = measure(make_call(impl, mode, shape, device), threads, min_run_time)
-                timed[impl] = m
-                log(f"  {shape_name:5} {mode:5} {impl:5} {m.median * 1e3:10.3f} ms")
-            for impl, m in timed.items():
+                calls[impl] = make_call(impl, mode, shape, device)
+                start = time.perf_counter()
+                calls[impl]()  # compiles for "compiled"; warms caches for all
+                sync()
+                first[impl] = time.perf_counter() - start
+            timed = {impl: [] for impl in impls}
+            for _ in range(rounds):
+                for impl in impls:
+                    timed[impl].append(measure(calls[impl], threads, min_run_time))
+            medians = {impl: statistics.median(m.median for m in ms) for impl, ms in timed.items()}
+            for impl, ms in timed.items():
                 nbytes = lower_bound_bytes(shape, mode)
+                log(f"  {shape_name:5} {mode:5} {impl:8} {medians[impl] * 1e3:10.3f} ms  "
+                    f"(rounds: {' '.join(f'{m.median * 1e3:.3f}' for m in ms)})")
                 rows.append({
                     "impl": impl, "shape": list(shape), "shape_name": shape_name, "mode": mode,
-                    "median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times),
-                    "ratio_to_torch": m.median / timed["torch"].median if "torch" in timed else None,
-                    "lower_bound_bytes": nbytes, "gb_per_s": nbytes / m.median / 1e9,
+                    "median_s": medians[impl],
+                    "round_medians_s": [m.median for m in ms],
+                    "iqr_s": statistics.median(m.iqr for m in ms),
+                    "runs": sum(len(m.times) for m in ms),
+                    "first_call_s": first[impl],
+                    "ratio_to_torch": medians[impl] / medians["torch"] if "torch" in medians else None,
+                    "lower_bound_bytes": nbytes, "gb_per_s": nbytes / medians[impl] / 1e9,
                 })
     return rows
 
 
+def retain_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory in the process; ``False`` where that is not glibc.
+
+    ``mallopt(M_MMAP_MAX, 0)`` serves every block from the heap instead of a
+    fresh ``mmap``, and ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)`` stops the heap
+    from being handed back to the kernel, so a new temporary reuses pages that
+    are already mapped instead of faulting in zeroed ones.
+    """
+    import ctypes
+    import ctypes.util
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's <malloc.h>
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
 def format_table(results: dict) -> str:
     """The bench table: one line per shape, mode and implementation."""
-    lines = [f"{'shape':14} {'mode':5} {'impl':5} {'median ms':>10} {'IQR ms':>8} {'runs':>4} "
+    lines = [f"{'shape':14} {'mode':5} {'impl':8} {'median ms':>10} {'IQR ms':>8} {'runs':>4} "
              f"{'x torch':>7} {'GB/s':>6}"]
     for r in results["rows"]:
         shape = "x".join(str(n) for n in r["shape"])
-        lines.append(f"{shape:14} {r['mode']:5} {r['impl']:5} {r['median_s'] * 1e3:10.3f} "
+        lines.append(f"{shape:14} {r['mode']:5} {r['impl']:8} {r['median_s'] * 1e3:10.3f} "
                      f"{r['iqr_s'] * 1e3:8.3f} {r['runs']:4} {r['ratio_to_torch']:7.2f} "
                      f"{r['gb_per_s']:6.2f}")
     return "\n".join(lines)
@@ -205,7 +263,13 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
     print(f"machine: {m['cpu']}, {m['cpu_count']} cores" + (f", {m['gpu']}" if "gpu" in m else ""))
     print(f"torch {r['torch']}, {r['threads']} thread(s), {r['dtype']}, "
           f"load average before/after {r['load_average_before']} / {r['load_average_after']}")
+    print(f"allocator: {r.get('allocator', 'default')}; median of {r.get('rounds', 1)} "
+          f"interleaved round(s) of {r['min_run_time_s']} s per implementation")
     print(format_table(r))
+    firsts = [f"{'x'.join(map(str, x['shape']))} {x['mode']} {x['first_call_s']:.1f} s"
+              for x in r["rows"] if x["impl"] == "compiled" and "first_call_s" in x]
+    if firsts:
+        print("compiled, first call (compilation): " + ", ".join(firsts))
     for line in target_lines(r):
         print(line)
     for t in r.get("lenet", []):
@@ -215,7 +279,7 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
 
 
 #: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
-TARGETS = (("bnref", 2.0), ("fast", 1.0))
+TARGETS = (("bnref", 2.0), ("fast", 1.0), ("compiled", 1.0))
 
 
 def target_lines(results: dict) -> list[str]:
@@ -249,16 +313,9 @@ LENET_VARIANTS = ("bnref", "fast", "torch")
 
 def lenet_bn_variant(variant: str) -> torch.nn.Module:
     """LeNet-BN with bnref.BatchNorm ("bnref"), FastBatchNorm ("fast") or nn.BatchNorm ("torch")."""
-    from bnref.models import lenet_bn, lenet_bn_concise
+    from bnref.models import lenet_bn_with
 
-    if variant == "torch":
-        return lenet_bn_concise()
-    net = lenet_bn()
-    if variant == "fast":
-        for i, layer in enumerate(net):
-            if isinstance(layer, BatchNorm):
-                net[i] = fast.FastBatchNorm(layer.num_features, layer.num_dims)
-    return net
+    return lenet_bn_with(variant)
 
 
 def lenet_throughput(device: str, steps: int, batch_size: int = 256, lr: float = 1.0,
@@ -355,17 +412,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="smoke run: small shape only, short timings (a few seconds)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="intra-op CPU threads for the timers (default: %(default)s)")
+    parser.add_argument("--impls", default=",".join(IMPLS),
+                        help="comma-separated implementations to time; torch is always "
+                             "included, as the reference (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved timing rounds per implementation; each row keeps "
+                             "the median (default: 3, --quick: 1)")
+    parser.add_argument("--retain-memory", action="store_true",
+                        help="keep freed memory in the process (glibc mallopt), so that large "
+                             "temporaries do not page-fault; recorded as the allocator")
     parser.add_argument("--min-run-time", type=float, default=None,
                         help="seconds per measurement (default: 1, --quick: 0.02)")
     parser.add_argument("--lenet-steps", type=int, default=None,
                         help="also time LeNet-BN training steps (bnref / fast / nn BatchNorm) "
-                             "on real Fashion-MNIST, this many minibatches of 256 "
-                             "(default: 10, --quick: 0 = skip)")
+                             "on real Fashion-MNIST, this many minibatches of 256 (default: 0 "
+                             "= skip; `python -m bnref reproduce --throughput` times whole epochs)")
     parser.add_argument("--validate", action="store_true",
                         help="instead of timing BN: time the full pytest run and the strict "
                              "build, write docs/results/bench-validation.json (or --out)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="JSON file to write (default: docs/results/bench-<device>.json; "
+                        help="JSON file to write (default: docs/results/bench-<device>.json, "
+                             "bench-cpu-retain.json with --retain-memory; "
                              "'-' writes none)")
 
 
@@ -378,12 +445,28 @@ def run(args: argparse.Namespace) -> int:
         return validate(args.out or RESULTS / "bench-validation.json")
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
     min_run_time = args.min_run_time or (0.02 if args.quick else 1.0)
+    rounds = args.rounds or (1 if args.quick else 3)
+    allocator = "default"
+    if args.retain_memory:
+        if args.device != "cpu":
+            raise SystemExit("--retain-memory is about the CPU allocator; use it with --device cpu")
+        if not retain_freed_memory():
+            raise SystemExit("--retain-memory needs glibc (Linux); this is "
+                             f"{platform.system()} {platform.libc_ver()}")
+        allocator = "glibc, freed memory retained (mallopt M_MMAP_MAX=0, M_TRIM_THRESHOLD=2**31-1)"
     start = _dt.datetime.now(_dt.timezone.utc)
     load_before = load_average()
     print(f"bench on {args.device}, {args.threads} threads, torch {torch.__version__}, "
-          f"min_run_time {min_run_time} s")
-    rows = run_bench(args.device, shapes, args.threads, min_run_time)
-    lenet_steps = args.lenet_steps if args.lenet_steps is not None else (0 if args.quick else 10)
+          f"min_run_time {min_run_time} s, {rounds} round(s), allocator: {allocator}")
+    impls = [i for i in args.impls.split(",") if i]
+    unknown = sorted(set(impls) - set(IMPLS))
+    if unknown:
+        raise SystemExit(f"--impls: unknown implementation(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(IMPLS)}")
+    impls = [i for i in IMPLS if i in impls or i == "torch"]
+    rows = run_bench(args.device, shapes, args.threads, min_run_time, impls=impls,
+                     rounds=rounds)
+    lenet_steps = args.lenet_steps or 0
     lenet = []
     if lenet_steps > 0:
         torch.set_num_threads(args.threads)
@@ -397,14 +480,15 @@ def run(args: argparse.Namespace) -> int:
         "device": args.device, "dtype": "float32", "threads": args.threads,
         "torch": torch.__version__, "machine": machine(args.device),
         "load_average_before": load_before, "load_average_after": load_average(),
-        "min_run_time_s": min_run_time,
+        "min_run_time_s": min_run_time, "rounds": rounds, "allocator": allocator,
         "byte_model": {"train": "read X + write Y + read dY + write dX (X read once)",
                        "eval": "read X + write Y"},
         "rows": rows,
         "lenet": lenet,
     }
     print(format_table(results))
-    out = args.out or RESULTS / f"bench-{args.device}.json"
+    default_name = f"bench-{args.device}" + ("-retain" if args.retain_memory else "")
+    out = args.out or RESULTS / f"{default_name}.json"
     if str(out) != "-":
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
