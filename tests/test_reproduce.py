@@ -116,10 +116,21 @@ def test_note_lines_and_table_read_the_file(tiny_run, capsys):
         reproduce.note_lines(tiny_run, "lenet_bn_concise")
 
 
-def test_throughput_counts_the_examples_it_trains_on():
-    r = reproduce.measure_throughput("fast", device="cpu", max_steps=3)
+@pytest.mark.parametrize("bn", ["note", "fast"])
+def test_throughput_counts_the_examples_it_trains_on(bn):
+    r = reproduce.measure_throughput("fast", bn, device="cpu", max_steps=3)
     assert r["steps"] == 3 and r["examples"] == 3 * 256
-    assert r["wall_examples_per_sec"] <= r["step_examples_per_sec"]
+    assert r["batch_norm"] == bn and r["data_path"] == "fast"
+    # wall time also holds the test-set evaluation; the step rate does not
+    assert r["wall_seconds"] > r["train_seconds"]
+    assert r["wall_examples_per_sec"] < r["step_examples_per_sec"]
+    assert 0.0 <= r["test_acc"] <= 1.0
+
+
+def test_throughput_runs_go_from_the_notes_setup_to_the_fast_path():
+    runs = reproduce.THROUGHPUT_RUNS
+    assert runs[0] == ("d2l", "note") and ("fast", "fast") in runs
+    assert {data for data, _ in runs} == {"d2l", "fast"}
 
 
 # --------------------------------------------------------------------------
@@ -137,3 +148,16 @@ def test_committed_results_use_the_notes_settings():
         assert entry["runs"], "every model has at least one finished seed"
         for r in entry["runs"]:
             assert len(r["test_acc"]) == 10
+
+
+def test_step_profile_splits_a_training_step_into_parts():
+    p = reproduce.profile_step("torch", device="cpu", steps=2)
+    shares = p["shares"]
+    assert set(shares) == set(reproduce.STEP_PARTS) | {"other"}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert all(v >= 0 for v in shares.values())
+    # LeNet-BN has convolutions, pooling and batch normalization, and all of them cost time
+    for part in ("convolution backward", "convolution forward", "max pooling",
+                 "batch normalization"):
+        assert shares[part] > 0.01, part
+    assert p["self_cpu_ms_per_step"] > 0

@@ -15,15 +15,19 @@ the γ and β of ``net[1]`` after training, and the machine, versions, git
 commit, command line, date and wall time. It then redraws
 ``docs/figures/curves.svg`` from that file.
 
-``--throughput`` instead measures how fast LeNet-BN trains with the two data
-paths (the tensor-slicing fast path and d2l's ``DataLoader`` path) and writes
+``--throughput`` instead times one epoch of LeNet-BN (training and the
+test-set evaluation, as ``train_ch6`` runs them) for the note's own setup
+(d2l's ``DataLoader`` path, the note's BatchNorm class) against bnref's fast
+training path (the split held as tensors, :class:`bnref.fast.FastBatchNorm`),
+with the two mixed settings between them and PyTorch's BatchNorm for
+reference (:data:`THROUGHPUT_RUNS`), and writes
 ``docs/results/throughput-<device>.json``.
 
 Examples::
 
     python -m bnref reproduce --device cpu                # the full run
     python -m bnref reproduce --epochs 1 --seeds 1 --models lenet_bn --out /tmp/x.json
-    python -m bnref reproduce --throughput --device cpu   # data paths, one epoch each
+    python -m bnref reproduce --throughput --device cpu   # one epoch per setting
 
 Helpers for the results page read the committed file: :func:`note_lines`
 prints d2l's two summary lines for one of our runs, :func:`summary_table`
@@ -77,6 +81,9 @@ __all__ = [
     "gamma_beta",
     "load",
     "measure_throughput",
+    "profile_step",
+    "STEP_PARTS",
+    "THROUGHPUT_RUNS",
     "note_lines",
     "run",
     "summary_table",
@@ -188,60 +195,114 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
     return record
 
 
-def measure_throughput(data_path: str, *, device, batch_size: int = 256,
-                       max_steps: int | None = None, seed: int = 0) -> dict:
-    """Train LeNet-BN for one epoch on ``data_path`` and time it two ways.
+#: ``--throughput``: (data path, BatchNorm implementation) pairs, one epoch each.
+#: The first is the note's own run, the last bnref's fast training path; the
+#: two between change one thing each, and PyTorch's BatchNorm is the reference.
+THROUGHPUT_RUNS = (("d2l", "note"), ("d2l", "fast"), ("fast", "note"), ("fast", "fast"),
+                   ("fast", "torch"))
 
-    ``wall_examples_per_sec`` counts everything a reader waits for: fetching
-    each batch (for the d2l path: starting the worker processes, decoding
-    ``ToTensor`` per image, collating) plus the training steps.
-    ``step_examples_per_sec`` is what ``train_ch6`` prints: the training steps
-    only, without the time spent waiting for the next batch.
+
+def measure_throughput(data_path: str, bn: str = "bnref", *, device, batch_size: int = 256,
+                       max_steps: int | None = None, seed: int = 0) -> dict:
+    """Train LeNet-BN for one epoch, as ``train_ch6`` does, and time it.
+
+    ``data_path`` is ``"d2l"`` (``DataLoader``, ``ToTensor`` per image, worker
+    processes) or ``"fast"`` (the split held as one tensor, batches sliced
+    from it); ``bn`` picks the BatchNorm layers (:func:`bnref.models.lenet_bn_with`).
+
+    ``wall_examples_per_sec`` is the training examples over everything a
+    reader waits for in that epoch: fetching each batch (for the d2l path:
+    starting the worker processes, ``ToTensor`` per image, collating), the
+    training steps and the evaluation on the test set that ``train_ch6`` runs
+    after each epoch. ``step_examples_per_sec`` is what ``train_ch6`` prints:
+    the training steps only.
     """
-    import bnref
     from bnref.data import get_dataloader_workers
-    from bnref.train import init_weights
+    from bnref.models import lenet_bn_with
+    from bnref.train import train_ch6
 
     device = torch.device(device)
     torch.manual_seed(seed)
-    net = bnref.lenet_bn()
-    net.apply(init_weights)
-    net.to(device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=MODELS["lenet_bn"][1])
-    loss = torch.nn.CrossEntropyLoss()
-    train_iter, _ = _loaders(data_path, batch_size, device)
-    net.train()
-    n = steps = 0
-    step_time = 0.0
+    net = lenet_bn_with(bn)
+    train_iter, test_iter = _loaders(data_path, batch_size, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
-    for X, y in train_iter:
-        if max_steps is not None and steps >= max_steps:
-            break
-        sync()
-        t0 = time.perf_counter()
-        X, y = X.to(device), y.to(device)
-        optimizer.zero_grad()
-        l = loss(net(X), y)
-        l.backward()
-        optimizer.step()
-        sync()
-        step_time += time.perf_counter() - t0
-        n += X.shape[0]
-        steps += 1
+    history = train_ch6(net, train_iter, test_iter, 1, MODELS["lenet_bn"][1], device,
+                        progress=False, verbose=False, max_steps=max_steps)
+    sync()
     wall = time.perf_counter() - start
+    size = len(train_iter.dataset) if hasattr(train_iter, "dataset") else len(train_iter.X)
+    steps = len(train_iter) if max_steps is None else min(max_steps, len(train_iter))
+    examples = min(steps * batch_size, size)
     return {
         "data_path": data_path,
+        "batch_norm": bn,
         "model": "lenet_bn",
         "batch_size": batch_size,
         "steps": steps,
-        "examples": n,
+        "examples": examples,
         "wall_seconds": wall,
-        "wall_examples_per_sec": n / wall,
-        "step_examples_per_sec": n / step_time,
+        "train_seconds": history.train_seconds,
+        "wall_examples_per_sec": examples / wall,
+        "step_examples_per_sec": examples / history.train_seconds,
+        "test_acc": history.test_acc[-1],
         "num_workers": None if data_path == "fast" else get_dataloader_workers(),
     }
+
+
+#: how :func:`profile_step` groups ATen operations (self time) into parts of LeNet-BN
+STEP_PARTS = {
+    "convolution backward": ("aten::convolution_backward",),
+    "convolution forward": ("aten::mkldnn_convolution", "aten::_convolution",
+                            "aten::cudnn_convolution", "aten::convolution"),
+    "max pooling": ("aten::max_pool2d_with_indices", "aten::max_pool2d_with_indices_backward"),
+    "batch normalization": ("aten::native_batch_norm", "aten::native_batch_norm_backward",
+                            "aten::_batch_norm_impl_index", "aten::batch_norm"),
+    "sigmoid": ("aten::sigmoid", "aten::sigmoid_backward"),
+    "linear layers": ("aten::addmm", "aten::mm"),
+}
+
+
+def profile_step(bn: str = "torch", *, device, batch_size: int = 256, steps: int = 10) -> dict:
+    """Where one LeNet-BN training step spends its time, by ``torch.profiler``.
+
+    Times ``steps`` SGD steps on real Fashion-MNIST batches (after 3 untimed
+    ones) and returns each part of :data:`STEP_PARTS` as a share of all the
+    operations' self time; what no part claims is ``"other"``.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from bnref.models import lenet_bn_with
+    from bnref.train import init_weights
+
+    device = torch.device(device)
+    torch.manual_seed(0)
+    net = lenet_bn_with(bn).to(device)
+    net.apply(init_weights)
+    optimizer = torch.optim.SGD(net.parameters(), lr=MODELS["lenet_bn"][1])
+    loss = torch.nn.CrossEntropyLoss()
+    train_iter, _ = _loaders("fast", batch_size, device)
+    batches = iter(train_iter)
+
+    def step():
+        X, y = next(batches)
+        optimizer.zero_grad()
+        loss(net(X), y).backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_us.values())
+    shares = {part: sum(self_us.get(op, 0.0) for op in ops) / total
+              for part, ops in STEP_PARTS.items()}
+    shares["other"] = 1.0 - sum(shares.values())
+    return {"batch_norm": bn, "steps": steps, "batch_size": batch_size,
+            "self_cpu_ms_per_step": total / steps / 1e3, "shares": shares}
 
 
 # --------------------------------------------------------------------------
@@ -269,7 +330,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-figure", action="store_true",
                         help="do not redraw docs/figures/curves.svg")
     parser.add_argument("--throughput", action="store_true",
-                        help="instead of reproducing, time one epoch of LeNet-BN on each data path")
+                        help="instead of reproducing, time one epoch of LeNet-BN for the "
+                        "note's setup, bnref's fast path and the settings between them")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 is faster on a "
                         "busy machine)")
@@ -300,17 +362,21 @@ def run(args: argparse.Namespace) -> int:
     env = _environment(device)
     if args.throughput:
         out = args.out or RESULTS / f"throughput-{device.type}.json"
-        paths = {}
-        for data_path in ("fast", "d2l"):
-            r = measure_throughput(data_path, device=device, batch_size=args.batch_size,
+        runs = []
+        for data_path, bn in THROUGHPUT_RUNS:
+            r = measure_throughput(data_path, bn, device=device, batch_size=args.batch_size,
                                    max_steps=args.max_steps)
-            print(f"{data_path:>4}: {r['wall_examples_per_sec']:.1f} examples/sec (wall), "
-                  f"{r['step_examples_per_sec']:.1f} examples/sec (training steps only)")
-            paths[data_path] = r
-        ratio = paths["fast"]["wall_examples_per_sec"] / paths["d2l"]["wall_examples_per_sec"]
-        print(f"fast / d2l (wall): {ratio:.2f}x")
-        _write(out, {**env, "wall_seconds": time.perf_counter() - start, "paths": paths,
-                     "ratio_fast_over_d2l": ratio})
+            print(f"{data_path:>4} data, {bn:5} BatchNorm: {r['wall_examples_per_sec']:8.1f} "
+                  f"examples/sec (wall), {r['step_examples_per_sec']:8.1f} (training steps)",
+                  flush=True)
+            runs.append(r)
+        by = {(r["data_path"], r["batch_norm"]): r for r in runs}
+        ratio = (by["fast", "fast"]["wall_examples_per_sec"]
+                 / by["d2l", "note"]["wall_examples_per_sec"])
+        print(f"bnref fast path / the note's run (wall): {ratio:.2f}x")
+        profiled = profile_step("torch", device=device, batch_size=args.batch_size)
+        _write(out, {**env, "wall_seconds": time.perf_counter() - start, "runs": runs,
+                     "ratio_fast_over_note": ratio, "step_profile": profiled})
         return 0
 
     out = args.out or RESULTS / f"reproduce-{device.type}.json"
@@ -410,16 +476,26 @@ def summary_table(path: str | Path) -> None:
 
 
 def throughput_table(path: str | Path) -> None:
-    """Print the examples/sec of both data paths from a ``--throughput`` file."""
+    """Print the examples/sec of each ``--throughput`` run, and the ratio to the note's run."""
     data = load(path)
-    print(f"LeNet-BN, batch {data['paths']['fast']['batch_size']}, on {data['device']} "
+    runs = data["runs"]
+    first = runs[0]
+    print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {data['device']} "
           f"({data['device_name']}, {data['cpu_count']} cores)")
-    for name, r in data["paths"].items():
-        workers = "" if r["num_workers"] is None else f", {r['num_workers']} workers"
-        print(f"{name:>4}{workers:<12}: {r['wall_examples_per_sec']:8.1f} examples/sec wall, "
-              f"{r['step_examples_per_sec']:8.1f} in training steps, "
-              f"{r['examples']} examples in {r['wall_seconds']:.1f} s")
-    print(f"fast / d2l (wall): {data['ratio_fast_over_d2l']:.2f}x")
+    print("data            BatchNorm   wall ex/s  step ex/s  wall s  x note's run")
+    for r in runs:
+        workers = "" if r["num_workers"] is None else f" ({r['num_workers']} workers)"
+        print(f"{r['data_path'] + workers:<15} {r['batch_norm']:<9} "
+              f"{r['wall_examples_per_sec']:10.1f} {r['step_examples_per_sec']:10.1f} "
+              f"{r['wall_seconds']:7.1f} {r['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
+    print(f"bnref's fast path (fast data, fast BatchNorm) / the note's run (d2l data, "
+          f"note BatchNorm), wall: {data['ratio_fast_over_note']:.2f}x")
+    p = data.get("step_profile")
+    if p:
+        print(f"one training step, {p['batch_norm']} BatchNorm, by torch.profiler "
+              f"({p['steps']} steps, {p['self_cpu_ms_per_step']:.1f} ms of self time per step):")
+        for part, share in sorted(p["shares"].items(), key=lambda kv: -kv[1]):
+            print(f"  {part:<22} {100 * share:5.1f} %")
 
 
 def describe(path: str | Path) -> None:
