@@ -113,3 +113,33 @@ def test_lenet_variants_differ_only_in_their_batchnorm():
     nets["fast"].load_state_dict(nets["bnref"].state_dict())  # same keys, same shapes
     X = torch.randn(16, 1, 28, 28)
     torch.testing.assert_close(nets["fast"](X), nets["bnref"](X), rtol=1e-4, atol=1e-5)
+
+
+def _large_train_rows(ms: dict) -> list[dict]:
+    nbytes = bench.lower_bound_bytes(bench.SHAPES["large"], "train")
+    return [{"impl": impl, "shape_name": "large", "mode": "train", "median_s": t / 1e3,
+             "ratio_to_torch": t / ms["torch"], "gb_per_s": nbytes / (t / 1e3) / 1e9}
+            for impl, t in ms.items()]
+
+
+def test_cpu_target_lines_judge_the_large_training_rows():
+    rows = _large_train_rows({"bnref": 190.0, "fast": 101.0, "compiled": 99.0, "torch": 100.0})
+    assert bench.target_lines({"device": "cpu", "rows": rows}) == [
+        "target bnref <= 2.0x torch (large, train): 1.90x, met",
+        "target fast <= 1.0x torch (large, train): 1.01x, not met",
+        "target compiled <= 1.0x torch (large, train): 0.99x, met",
+    ]
+
+
+def test_gpu_target_lines_add_the_bandwidth_bound():
+    # 16 E bytes in 1.0 ms at the large shape = 411 GB/s; against a 500 GB/s peak: 82 %
+    rows = _large_train_rows({"fast": 1.2, "compiled": 1.0, "torch": 1.0})
+    lines = bench.target_lines({"device": "cuda", "machine": {"peak_gb_per_s": 500.0},
+                                "rows": rows})
+    assert lines == [
+        "target fast <= 1.1x torch (large, train): 1.20x, not met",
+        "target compiled <= 1.1x torch (large, train): 1.00x, met",
+        "target fast >= 70% of 500 GB/s (large, train): 69%, not met",
+        "target compiled >= 70% of 500 GB/s (large, train): 82%, met",
+        "target torch >= 70% of 500 GB/s (large, train): 82%, met",
+    ]

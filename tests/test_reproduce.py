@@ -87,9 +87,14 @@ def test_command_writes_every_field(tiny_run):
     for entry in data["models"].values():
         assert [r["seed"] for r in entry["runs"]] == [0, 1]
         for r in entry["runs"]:
-            for key in ("train_loss", "train_acc", "test_acc", "examples_per_sec"):
+            for key in ("train_loss", "train_acc", "test_acc", "examples_per_sec",
+                        "elapsed_seconds"):
                 assert len(r[key]) == 1
             assert all(0 <= a <= 1 for a in r["train_acc"] + r["test_acc"])
+            # the epoch's wall time holds its training steps and its evaluation
+            assert r["elapsed_seconds"][0] > r["train_seconds"] > 0
+            # two steps do not reach the note's test accuracy, and the record says so
+            assert r["note_test_acc"] == 0.862 and r["seconds_to_note_test_acc"] is None
     gammas = [r["net1_gamma"] for r in data["models"]["lenet_bn"]["runs"]]
     assert len(gammas[0]) == 6 and gammas[0] != [1.0] * 6  # trained, moved off its init
     # two different seeds give two different runs
@@ -114,6 +119,15 @@ def test_note_lines_and_table_read_the_file(tiny_run, capsys):
     assert "note, 1 run, cuda:0" in table and "32546.7" in table
     with pytest.raises(KeyError, match="no model 'lenet_bn_concise'"):
         reproduce.note_lines(tiny_run, "lenet_bn_concise")
+
+
+def test_bn_impl_swaps_lenet_bn_layers_only():
+    with pytest.raises(ValueError, match="swaps lenet_bn's BatchNorm layers; model 'lenet'"):
+        reproduce.train_one("lenet", 0, epochs=1, batch_size=256, device="cpu",
+                            data_path="fast", max_steps=1, bn_impl="fast")
+    r = reproduce.train_one("lenet_bn", 0, epochs=1, batch_size=256, device="cpu",
+                            data_path="fast", max_steps=2, progress=False, bn_impl="fast")
+    assert len(r["net1_gamma"]) == 6
 
 
 @pytest.mark.parametrize("bn", ["note", "fast"])

@@ -163,7 +163,18 @@ def machine(device: str) -> dict:
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+        info["peak_gb_per_s"] = peak_gb_per_s()
     return info
+
+
+def peak_gb_per_s(index: int = 0) -> float | None:
+    """The GPU's theoretical memory bandwidth: 2 transfers per clock x bus width (bytes)."""
+    props = torch.cuda.get_device_properties(index)
+    clock_khz, bus_bits = getattr(props, "memory_clock_rate", 0), getattr(props, "memory_bus_width", 0)
+    if not clock_khz or not bus_bits:
+        return None
+    return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9
 
 
 def load_average() -> list[float] | None:
@@ -280,17 +291,30 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
 
 #: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
 TARGETS = (("bnref", 2.0), ("fast", 1.0), ("compiled", 1.0))
+#: on a GPU: within 1.1x of cuDNN, and at least 70 % of the memory bandwidth bound
+GPU_TARGETS = (("fast", 1.1), ("compiled", 1.1))
+GPU_BANDWIDTH_SHARE = 0.7
 
 
 def target_lines(results: dict) -> list[str]:
-    """Whether the CPU targets are met, from the large-shape training rows."""
+    """Whether the targets are met, from the large-shape training rows."""
     lines = []
-    for impl, limit in TARGETS:
-        for r in results["rows"]:
-            if r["impl"] == impl and r["shape_name"] == "large" and r["mode"] == "train":
-                verdict = "met" if r["ratio_to_torch"] <= limit else "not met"
-                lines.append(f"target {impl} <= {limit:.1f}x torch (large, train): "
-                             f"{r['ratio_to_torch']:.2f}x, {verdict}")
+    large = {r["impl"]: r for r in results["rows"]
+             if r["shape_name"] == "large" and r["mode"] == "train"}
+    gpu = results.get("device") == "cuda"
+    for impl, limit in GPU_TARGETS if gpu else TARGETS:
+        if impl in large:
+            ratio = large[impl]["ratio_to_torch"]
+            lines.append(f"target {impl} <= {limit:.1f}x torch (large, train): "
+                         f"{ratio:.2f}x, {'met' if ratio <= limit else 'not met'}")
+    peak = results.get("machine", {}).get("peak_gb_per_s")
+    if gpu and peak:
+        for impl in ("fast", "compiled", "torch"):
+            if impl in large:
+                share = large[impl]["gb_per_s"] / peak
+                lines.append(f"target {impl} >= {GPU_BANDWIDTH_SHARE:.0%} of {peak:.0f} GB/s "
+                             f"(large, train): {share:.0%}, "
+                             f"{'met' if share >= GPU_BANDWIDTH_SHARE else 'not met'}")
     return lines
 
 

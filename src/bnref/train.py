@@ -83,6 +83,8 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     examples_per_sec: list[float] = field(default_factory=list)
+    #: wall seconds from the start of training to the end of each epoch's evaluation
+    elapsed_seconds: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
     device: str = ""
 
@@ -92,6 +94,7 @@ class History:
             "train_acc": self.train_acc,
             "test_acc": self.test_acc,
             "examples_per_sec": self.examples_per_sec,
+            "elapsed_seconds": self.elapsed_seconds,
             "train_seconds": self.train_seconds,
             "device": self.device,
         }
@@ -158,6 +161,8 @@ def train_ch6(
         desc=f"train on {device}", leave=False,
     )
     train_time = 0.0
+    _sync(device)
+    began = time.perf_counter()
     for epoch in range(num_epochs):
         net.train()
         # sum of loss * n, number correct, number of examples (on the device,
@@ -191,6 +196,7 @@ def train_ch6(
         history.train_acc.append(train_correct / n)
         history.test_acc.append(test_acc)
         history.examples_per_sec.append(n / epoch_time)
+        history.elapsed_seconds.append(time.perf_counter() - began)
         bar.set_postfix(loss=f"{train_l / n:.3f}", test_acc=f"{test_acc:.3f}")
     bar.close()
     history.train_seconds = train_time
