@@ -12,6 +12,7 @@ import torch
 from bnref import bench
 from bnref import fast as bnref_fast
 from bnref.__main__ import main
+from bnref.models import lenet_bn_with
 
 
 def test_lower_bound_bytes_follows_the_byte_model():
@@ -107,7 +108,7 @@ def test_full_size_ops_counts_passes_over_memory():
 
 
 def test_lenet_variants_differ_only_in_their_batchnorm():
-    nets = {v: bench.lenet_bn_variant(v) for v in bench.LENET_VARIANTS}
+    nets = {v: lenet_bn_with(v) for v in bench.LENET_VARIANTS}
     assert sum(isinstance(m, bnref_fast.FastBatchNorm) for m in nets["fast"]) == 4
     assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets["torch"]) == 4
     nets["fast"].load_state_dict(nets["bnref"].state_dict())  # same keys, same shapes

@@ -188,6 +188,15 @@ class BatchNorm(nn.Module):
         self.register_buffer("moving_var", torch.ones(shape))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        self._check_input(X)
+        Y, self.moving_mean, self.moving_var = batch_norm(
+            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
+            eps=self.eps, momentum=self.momentum, training=self.training,
+        )
+        return Y
+
+    def _check_input(self, X: torch.Tensor) -> None:
+        """Raise a ``ValueError`` that explains what was expected unless ``X`` fits this layer."""
         if X.dim() != self.num_dims:
             raise ValueError(
                 f"BatchNorm(num_dims={self.num_dims}) expects "
@@ -201,11 +210,6 @@ class BatchNorm(nn.Module):
                 f"{self.num_features} features/channels at dim 1; got shape {tuple(X.shape)} "
                 f"with {X.shape[1]}"
             )
-        Y, self.moving_mean, self.moving_var = batch_norm(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training,
-        )
-        return Y
 
     def extra_repr(self) -> str:
         return (

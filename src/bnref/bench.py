@@ -54,7 +54,6 @@ import torch.nn.functional as F
 from torch.utils import benchmark
 
 from bnref import compiled, fast, note
-from bnref.batch_norm import BatchNorm
 from bnref.batch_norm import batch_norm as readable_batch_norm
 
 #: committed results live here (the repository's docs/results)
@@ -335,13 +334,6 @@ def show_validation(path: Path | None = None) -> None:
 LENET_VARIANTS = ("bnref", "fast", "torch")
 
 
-def lenet_bn_variant(variant: str) -> torch.nn.Module:
-    """LeNet-BN with bnref.BatchNorm ("bnref"), FastBatchNorm ("fast") or nn.BatchNorm ("torch")."""
-    from bnref.models import lenet_bn_with
-
-    return lenet_bn_with(variant)
-
-
 def lenet_throughput(device: str, steps: int, batch_size: int = 256, lr: float = 1.0,
                      log=print) -> list[dict]:
     """Training examples/second of LeNet-BN for ``steps`` minibatches of real Fashion-MNIST.
@@ -352,6 +344,7 @@ def lenet_throughput(device: str, steps: int, batch_size: int = 256, lr: float =
     import time
 
     from bnref.d2l import load_data_fashion_mnist
+    from bnref.models import lenet_bn_with
 
     train_iter, _ = load_data_fashion_mnist(batch_size, fast=True, device=device)
     batches = []
@@ -362,7 +355,7 @@ def lenet_throughput(device: str, steps: int, batch_size: int = 256, lr: float =
     rows = []
     for variant in LENET_VARIANTS:
         torch.manual_seed(0)
-        net = lenet_bn_variant(variant).to(device)
+        net = lenet_bn_with(variant).to(device)
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)
         loss_fn = torch.nn.CrossEntropyLoss()
         for i, (X, y) in enumerate(batches):

@@ -188,9 +188,7 @@ class FastBatchNorm(BatchNorm):
     """
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        if X.dim() != self.num_dims or X.shape[1] != self.num_features:
-            # Let the readable module raise its explanatory error.
-            return super().forward(X)
+        self._check_input(X)
         Y, self.moving_mean, self.moving_var = batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
             eps=self.eps, momentum=self.momentum, training=self.training,

@@ -194,8 +194,7 @@ class SyncBatchNorm(BatchNorm):
         self.group = group
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        if X.dim() != self.num_dims or X.shape[1] != self.num_features:
-            return super().forward(X)  # raises the readable module's error
+        self._check_input(X)
         Y, self.moving_mean, self.moving_var = sync_batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
             eps=self.eps, momentum=self.momentum, training=self.training, group=self.group,
