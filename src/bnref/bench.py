@@ -276,10 +276,12 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
     print(f"allocator: {r.get('allocator', 'default')}; median of {r.get('rounds', 1)} "
           f"interleaved round(s) of {r['min_run_time_s']} s per implementation")
     print(format_table(r))
-    firsts = [f"{'x'.join(map(str, x['shape']))} {x['mode']} {x['first_call_s']:.1f} s"
+    firsts = [f"{'x'.join(map(str, x['shape'])):14} {x['mode']:5} {x['first_call_s']:5.1f} s"
               for x in r["rows"] if x["impl"] == "compiled" and "first_call_s" in x]
     if firsts:
-        print("compiled, first call (compilation): " + ", ".join(firsts))
+        print("compiled, first call (compilation):")
+        for line in firsts:
+            print("  " + line)
     for line in target_lines(r):
         print(line)
     for t in r.get("lenet", []):
