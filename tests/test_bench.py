@@ -144,3 +144,37 @@ def test_gpu_target_lines_add_the_bandwidth_bound():
         "target compiled >= 70% of 500 GB/s (large, train): 82%, met",
         "target torch >= 70% of 500 GB/s (large, train): 82%, met",
     ]
+
+
+def test_an_implementation_that_fails_is_reported_and_the_rest_are_timed(monkeypatch):
+    real = bench.make_call
+
+    def make_call(impl, mode, shape, device):
+        if impl == "compiled":
+            def broken():
+                raise RuntimeError("no C++ compiler found\nsecond line of the message")
+            return broken
+        return real(impl, mode, shape, device)
+
+    monkeypatch.setattr(bench, "make_call", make_call)
+    rows = bench.run_bench("cpu", {"small": (4, 3, 2, 2)}, 1, 0.001, impls=("compiled", "torch"),
+                           modes=("eval",), rounds=1, log=lambda *_: None)
+    failed, timed = rows
+    assert failed == {"impl": "compiled", "shape": [4, 3, 2, 2], "shape_name": "small",
+                      "mode": "eval", "error": "RuntimeError: no C++ compiler found"}
+    assert timed["impl"] == "torch" and timed["ratio_to_torch"] == 1.0
+    table = bench.format_table({"rows": rows})
+    assert "4x3x2x2        eval  compiled failed: RuntimeError: no C++ compiler found" in table
+    assert bench.target_lines({"device": "cpu", "rows": rows}) == []
+
+
+def test_a_failing_torch_reference_is_not_hidden(monkeypatch):
+    def make_call(impl, mode, shape, device):
+        def broken():
+            raise RuntimeError("broken reference")
+        return broken
+
+    monkeypatch.setattr(bench, "make_call", make_call)
+    with pytest.raises(RuntimeError, match="broken reference"):
+        bench.run_bench("cpu", {"small": (4, 3, 2, 2)}, 1, 0.001, impls=("torch",),
+                        modes=("eval",), rounds=1, log=lambda *_: None)

@@ -189,7 +189,9 @@ def run_bench(device: str, shapes: dict, threads: int, min_run_time: float,
 
     For each shape and mode: one untimed first call per implementation, then
     ``rounds`` rounds that time each implementation in turn; a row keeps the
-    median of its rounds' medians.
+    median of its rounds' medians. An implementation other than ``torch``
+    whose first call raises (``compiled`` without a working compiler, say) is
+    not timed: its row holds the error instead, and the others go on.
     """
     import statistics
     import time
@@ -202,12 +204,22 @@ def run_bench(device: str, shapes: dict, threads: int, min_run_time: float,
             for impl in impls:
                 calls[impl] = make_call(impl, mode, shape, device)
                 start = time.perf_counter()
-                calls[impl]()  # compiles for "compiled"; warms caches for all
-                sync()
+                try:
+                    calls[impl]()  # compiles for "compiled"; warms caches for all
+                    sync()
+                except Exception as error:
+                    if impl == "torch":
+                        raise
+                    del calls[impl]
+                    message = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                    log(f"  {shape_name:5} {mode:5} {impl:8} failed, not timed: {message}")
+                    rows.append({"impl": impl, "shape": list(shape), "shape_name": shape_name,
+                                 "mode": mode, "error": message})
+                    continue
                 first[impl] = time.perf_counter() - start
-            timed = {impl: [] for impl in impls}
+            timed = {impl: [] for impl in calls}
             for _ in range(rounds):
-                for impl in impls:
+                for impl in calls:
                     timed[impl].append(measure(calls[impl], threads, min_run_time))
             medians = {impl: statistics.median(m.median for m in ms) for impl, ms in timed.items()}
             for impl, ms in timed.items():
@@ -251,6 +263,9 @@ def format_table(results: dict) -> str:
              f"{'x torch':>7} {'GB/s':>6}"]
     for r in results["rows"]:
         shape = "x".join(str(n) for n in r["shape"])
+        if "error" in r:
+            lines.append(f"{shape:14} {r['mode']:5} {r['impl']:8} failed: {r['error']}")
+            continue
         lines.append(f"{shape:14} {r['mode']:5} {r['impl']:8} {r['median_s'] * 1e3:10.3f} "
                      f"{r['iqr_s'] * 1e3:8.3f} {r['runs']:4} {r['ratio_to_torch']:7.2f} "
                      f"{r['gb_per_s']:6.2f}")
@@ -301,7 +316,7 @@ def target_lines(results: dict) -> list[str]:
     """Whether the targets are met, from the large-shape training rows."""
     lines = []
     large = {r["impl"]: r for r in results["rows"]
-             if r["shape_name"] == "large" and r["mode"] == "train"}
+             if r["shape_name"] == "large" and r["mode"] == "train" and "error" not in r}
     gpu = results.get("device") == "cuda"
     for impl, limit in GPU_TARGETS if gpu else TARGETS:
         if impl in large:
