@@ -160,6 +160,13 @@ def _loaders(data_path: str, batch_size: int, device: torch.device):
     return load_data_fashion_mnist(batch_size)
 
 
+def _examples_per_epoch(train_iter, batch_size: int, max_steps: int | None) -> int:
+    """Training examples in one epoch of ``train_iter`` (the first ``max_steps`` batches)."""
+    size = len(train_iter.dataset) if hasattr(train_iter, "dataset") else len(train_iter.X)
+    steps = len(train_iter) if max_steps is None else min(max_steps, len(train_iter))
+    return min(steps * batch_size, size)
+
+
 def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, data_path: str,
               max_steps: int | None = None, progress: bool = True,
               bn_impl: str | None = None) -> dict:
@@ -190,14 +197,12 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
     record = {"seed": seed, "lr": lr, **history.as_dict(), "wall_seconds": wall}
     record.pop("device")
     # d2l's second line: all training examples seen / time spent in training steps
-    size = len(train_iter.dataset) if hasattr(train_iter, "dataset") else len(train_iter.X)
-    steps = len(train_iter) if max_steps is None else min(max_steps, len(train_iter))
-    record["examples_per_sec_overall"] = min(steps * batch_size, size) * epochs / history.train_seconds
+    examples = _examples_per_epoch(train_iter, batch_size, max_steps)
+    record["examples_per_sec_overall"] = examples * epochs / history.train_seconds
     target = NOTE_RESULTS.get(model, {}).get("test_acc")
-    reached = [t for acc, t in zip(history.test_acc, history.elapsed_seconds)
-               if target is not None and acc >= target]
     record["note_test_acc"] = target
-    record["seconds_to_note_test_acc"] = reached[0] if reached else None
+    record["seconds_to_note_test_acc"] = None if target is None else next(
+        (t for acc, t in zip(history.test_acc, history.elapsed_seconds) if acc >= target), None)
     bn = net[1]
     if hasattr(bn, "gamma"):
         record["net1_gamma"] = bn.gamma.detach().reshape(-1).cpu().tolist()
@@ -245,9 +250,8 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, device, batch_size:
                         progress=False, verbose=False, max_steps=max_steps)
     sync()
     wall = time.perf_counter() - start
-    size = len(train_iter.dataset) if hasattr(train_iter, "dataset") else len(train_iter.X)
     steps = len(train_iter) if max_steps is None else min(max_steps, len(train_iter))
-    examples = min(steps * batch_size, size)
+    examples = _examples_per_epoch(train_iter, batch_size, max_steps)
     return {
         "data_path": data_path,
         "batch_norm": bn,
