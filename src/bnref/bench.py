@@ -477,6 +477,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.validate:
         return validate(args.out or RESULTS / "bench-validation.json")
+    impls = [i for i in args.impls.split(",") if i]
+    unknown = sorted(set(impls) - set(IMPLS))
+    if unknown:
+        raise SystemExit(f"--impls: unknown implementation(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(IMPLS)}")
+    impls = [i for i in IMPLS if i in impls or i == "torch"]
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
     min_run_time = args.min_run_time or (0.02 if args.quick else 1.0)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -492,12 +498,6 @@ def run(args: argparse.Namespace) -> int:
     load_before = load_average()
     print(f"bench on {args.device}, {args.threads} threads, torch {torch.__version__}, "
           f"min_run_time {min_run_time} s, {rounds} round(s), allocator: {allocator}")
-    impls = [i for i in args.impls.split(",") if i]
-    unknown = sorted(set(impls) - set(IMPLS))
-    if unknown:
-        raise SystemExit(f"--impls: unknown implementation(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(IMPLS)}")
-    impls = [i for i in IMPLS if i in impls or i == "torch"]
     rows = run_bench(args.device, shapes, args.threads, min_run_time, impls=impls,
                      rounds=rounds)
     lenet_steps = args.lenet_steps or 0
