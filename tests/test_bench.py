@@ -43,6 +43,8 @@ def test_quick_run_prints_the_table_and_writes_json(tmp_path, capsys):
     assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in eager for m in bench.MODES}
     assert all(r["shape"] == [256, 16, 8, 8] and r["median_s"] > 0 for r in rows)
     assert results["rounds"] == 2 and results["allocator"] == "default"
+    assert results["git_commit"].split("+")[0] in (subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), "unknown")
     for r in rows:  # the row's median is the median of its rounds
         assert len(r["round_medians_s"]) == 2
         assert r["median_s"] == pytest.approx(sum(r["round_medians_s"]) / 2)

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch.utils import benchmark
 
 from bnref import compiled, fast, note
+from bnref.reproduce import _git_commit
 from bnref.batch_norm import batch_norm as readable_batch_norm
 
 #: committed results live here (the repository's docs/results)
@@ -284,7 +285,8 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
     r = load(device, path)
     m = r["machine"]
     print(f"command: {r['command']}")
-    print(f"date: {r['date']}, wall {r['wall_s']} s")
+    commit = f", commit {r['git_commit'][:12]}" if "git_commit" in r else ""
+    print(f"date: {r['date']}, wall {r['wall_s']} s{commit}")
     print(f"machine: {m['cpu']}, {m['cpu_count']} cores" + (f", {m['gpu']}" if "gpu" in m else ""))
     print(f"torch {r['torch']}, {r['threads']} thread(s), {r['dtype']}, "
           f"load average before/after {r['load_average_before']} / {r['load_average_after']}")
@@ -513,6 +515,7 @@ def run(args: argparse.Namespace) -> int:
         "wall_s": round((end - start).total_seconds(), 1),
         "device": args.device, "dtype": "float32", "threads": args.threads,
         "torch": torch.__version__, "machine": machine(args.device),
+        "git_commit": _git_commit(),
         "load_average_before": load_before, "load_average_after": load_average(),
         "min_run_time_s": min_run_time, "rounds": rounds, "allocator": allocator,
         "byte_model": {"train": "read X + write Y + read dY + write dX (X read once)",
