@@ -139,7 +139,8 @@ def train_ch6(
 
     Returns:
         A :class:`History` with per-epoch train loss, train accuracy, test
-        accuracy and examples/sec.
+        accuracy, examples/sec, and the wall seconds elapsed at the end of
+        each epoch's evaluation.
     """
     from tqdm.auto import tqdm
 
