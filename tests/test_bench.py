@@ -1,6 +1,7 @@
 """python -m bnref bench: byte model, the quick smoke run and its JSON."""
 
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -74,12 +75,16 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 """
 
 
+def faults_per_call(mode, **env):
+    environment = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    done = subprocess.run([sys.executable, "-c", RETAIN_PROBE, mode],
+                          capture_output=True, text=True, check=True,
+                          env=dict(environment, **env))
+    return float(done.stdout.split()[-1])
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_retained_memory_cuts_the_page_faults_of_new_tensors():
-    def faults_per_call(mode):
-        done = subprocess.run([sys.executable, "-c", RETAIN_PROBE, mode],
-                              capture_output=True, text=True, check=True)
-        return float(done.stdout.split()[-1])
 
     n, c, h, w = bench.SHAPES["large"]
     pages = n * c * h * w * 4 // resource.getpagesize()  # one full-size float32 tensor
@@ -89,6 +94,33 @@ def test_retained_memory_cuts_the_page_faults_of_new_tensors():
     assert default > 1.5 * pages
     # retained: most of them reuse pages the process already has
     assert retained < default / 2
+
+
+@pytest.mark.skipif(bench.huge_pages()["kernel"] in (None, "never"),
+                    reason="the kernel's transparent huge pages are off or absent")
+def test_pytorch_huge_pages_cut_the_page_faults_of_new_tensors():
+    default = faults_per_call("default")
+    huge = faults_per_call("default", THP_MEM_ALLOC_ENABLE="1")
+    # one fault per 2 MiB page instead of one per 4 KiB page; where the kernel
+    # cannot find a free huge page it falls back to small pages, hence the margin
+    assert huge < default / 10
+
+
+def test_huge_pages_reads_pytorchs_switch_as_pytorch_does(monkeypatch):
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    assert bench.huge_pages()["requested"] is True
+    for ignored in ("0", "true", "on", ""):  # PyTorch honours 1 only
+        monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", ignored)
+        assert bench.huge_pages()["requested"] is False
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE")
+    assert bench.huge_pages()["requested"] is False
+    assert bench.huge_pages()["kernel"] in (None, "always", "madvise", "never")
+
+
+def test_huge_pages_the_kernel_has_switched_off_are_refused(monkeypatch):
+    monkeypatch.setattr(bench, "huge_pages", lambda: {"requested": True, "kernel": "never"})
+    with pytest.raises(SystemExit, match="transparent huge pages are never"):
+        main(["bench", "--quick", "--impls", "fast", "--out", "-"])
 
 
 def test_cuda_without_a_gpu_fails_clearly(capsys):

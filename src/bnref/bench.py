@@ -30,7 +30,13 @@ machine does not fall on one implementation only.
 process (``mallopt``: no ``mmap`` for large blocks, no trimming), as caching
 allocators do. By default glibc returns every freed block above 32 MiB to the
 kernel, so each new large temporary is fresh memory whose pages fault, and
-are zeroed by the kernel, on first write.
+are zeroed by the kernel, on first write. PyTorch has its own switch for this
+cost: with ``THP_MEM_ALLOC_ENABLE=1`` in the environment (read once, when
+PyTorch first allocates, so it must be set before Python starts), blocks of
+2 MiB and more are aligned and ``madvise``d for transparent huge pages, so a
+new tensor faults once per 2 MiB instead of once per 4 KiB. The bench records
+the variable and the kernel's THP mode, and names its file
+``bench-cpu-thp.json``.
 
 Writes a JSON file (default docs/results/bench-<device>.json) with the
 machine, versions, threads, command and date.
@@ -238,6 +244,26 @@ def run_bench(device: str, shapes: dict, threads: int, min_run_time: float,
                     "lower_bound_bytes": nbytes, "gb_per_s": nbytes / medians[impl] / 1e9,
                 })
     return rows
+
+
+def huge_pages() -> dict:
+    """PyTorch's transparent-huge-page switch and the kernel's THP mode.
+
+    ``requested``: ``THP_MEM_ALLOC_ENABLE`` is ``1`` (PyTorch accepts ``0``
+    and ``1`` only, and ignores any other value with a warning); ``kernel``: the
+    bracketed mode in ``/sys/kernel/mm/transparent_hugepage/enabled``
+    (``always``, ``madvise`` or ``never``; ``None`` where the file is absent).
+    PyTorch's ``madvise`` only takes effect where the kernel mode is not
+    ``never``.
+    """
+    value = os.environ.get("THP_MEM_ALLOC_ENABLE", "")
+    try:
+        modes = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+        kernel = modes.split("[", 1)[1].split("]", 1)[0]
+    except (OSError, IndexError):
+        kernel = None
+    return {"requested": value == "1",
+            "kernel": kernel}
 
 
 def retain_freed_memory() -> bool:
@@ -468,7 +494,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "build, write docs/results/bench-validation.json (or --out)")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON file to write (default: docs/results/bench-<device>.json, "
-                             "bench-cpu-retain.json with --retain-memory; "
+                             "bench-cpu-retain.json with --retain-memory, "
+                             "bench-cpu-thp.json under THP_MEM_ALLOC_ENABLE=1; "
                              "'-' writes none)")
 
 
@@ -496,6 +523,17 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit("--retain-memory needs glibc (Linux); this is "
                              f"{platform.system()} {platform.libc_ver()}")
         allocator = "glibc, freed memory retained (mallopt M_MMAP_MAX=0, M_TRIM_THRESHOLD=2**31-1)"
+    thp = huge_pages()
+    if thp["requested"]:
+        if args.device != "cpu":
+            raise SystemExit("THP_MEM_ALLOC_ENABLE is about PyTorch's CPU allocator; "
+                             "unset it for --device cuda")
+        if thp["kernel"] in (None, "never"):
+            raise SystemExit("THP_MEM_ALLOC_ENABLE=1, but the kernel's transparent huge pages "
+                             f"are {thp['kernel'] or 'absent'} "
+                             "(/sys/kernel/mm/transparent_hugepage/enabled): nothing would change")
+        allocator += (f"; PyTorch THP_MEM_ALLOC_ENABLE=1 (transparent huge pages for blocks "
+                      f">= 2 MiB, kernel mode {thp['kernel']})")
     start = _dt.datetime.now(_dt.timezone.utc)
     load_before = load_average()
     print(f"bench on {args.device}, {args.threads} threads, torch {torch.__version__}, "
@@ -518,13 +556,15 @@ def run(args: argparse.Namespace) -> int:
         "git_commit": _git_commit(),
         "load_average_before": load_before, "load_average_after": load_average(),
         "min_run_time_s": min_run_time, "rounds": rounds, "allocator": allocator,
+        "huge_pages": thp,
         "byte_model": {"train": "read X + write Y + read dY + write dX (X read once)",
                        "eval": "read X + write Y"},
         "rows": rows,
         "lenet": lenet,
     }
     print(format_table(results))
-    default_name = f"bench-{args.device}" + ("-retain" if args.retain_memory else "")
+    default_name = (f"bench-{args.device}" + ("-retain" if args.retain_memory else "")
+                    + ("-thp" if thp["requested"] else ""))
     out = args.out or RESULTS / f"{default_name}.json"
     if str(out) != "-":
         out.parent.mkdir(parents=True, exist_ok=True)
