@@ -547,7 +547,8 @@ def run(args: argparse.Namespace) -> int:
         lenet = lenet_throughput(args.device, lenet_steps)
     end = _dt.datetime.now(_dt.timezone.utc)
     results = {
-        "command": "python -m bnref bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"]
+        "command": ("THP_MEM_ALLOC_ENABLE=1 " if thp["requested"] else "")
+                   + "python -m bnref bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"]
                                                         else sys.argv[1:]),
         "date": start.isoformat(timespec="seconds"),
         "wall_s": round((end - start).total_seconds(), 1),
