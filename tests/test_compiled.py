@@ -1,4 +1,5 @@
-"""bnref.compiled: the readable batch_norm under torch.compile, held to torch and to itself.
+"""bnref.compiled: the readable and the fast batch_norm under torch.compile, each held
+to torch and to its own eager version.
 
 Each new shape or mode compiles again (a few seconds), so the cases are few
 and each one checks everything it can.
@@ -9,7 +10,13 @@ import torch
 import torch.nn.functional as F
 
 import bnref
-from bnref import compiled
+from bnref import compiled, fast
+
+#: (compiled function, the eager function it compiles, the compiled module)
+PAIRS = {
+    "readable": (compiled.batch_norm, bnref.batch_norm, compiled.CompiledBatchNorm),
+    "fast": (compiled.fast_batch_norm, fast.batch_norm, compiled.CompiledFastBatchNorm),
+}
 
 
 def _inputs(shape, seed=0):
@@ -22,15 +29,16 @@ def _inputs(shape, seed=0):
     return X, gamma, beta, mean, var
 
 
+@pytest.mark.parametrize("pair", PAIRS)
 @pytest.mark.parametrize("shape", [(6, 4, 5, 5), (10, 7)], ids=["4d", "2d"])
-def test_training_matches_eager_and_torch(shape):
+def test_training_matches_eager_and_torch(shape, pair):
+    compiled_fn, eager_fn, _ = PAIRS[pair]
     X, gamma, beta, mean, var = _inputs(shape)
     dY = torch.randn(shape)
-    Y, new_mean, new_var = compiled.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9,
-                                               training=True)
+    Y, new_mean, new_var = compiled_fn(X, gamma, beta, mean, var, 1e-5, 0.9, training=True)
     grads = torch.autograd.grad(Y, (X, gamma, beta), dY)
 
-    Y_e, mean_e, var_e = bnref.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9, training=True)
+    Y_e, mean_e, var_e = eager_fn(X, gamma, beta, mean, var, 1e-5, 0.9, training=True)
     grads_e = torch.autograd.grad(Y_e, (X, gamma, beta), dY)
     torch.testing.assert_close(Y, Y_e)
     torch.testing.assert_close(new_mean, mean_e)
@@ -48,31 +56,35 @@ def test_training_matches_eager_and_torch(shape):
     torch.testing.assert_close(new_mean, rm)
 
 
-def test_eval_uses_the_moving_statistics():
+@pytest.mark.parametrize("pair", PAIRS)
+def test_eval_uses_the_moving_statistics(pair):
+    compiled_fn = PAIRS[pair][0]
     X, gamma, beta, mean, var = _inputs((6, 4, 5, 5), seed=1)
     with torch.no_grad():
-        Y, m, v = compiled.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9)  # mode: no grad
+        Y, m, v = compiled_fn(X, gamma, beta, mean, var, 1e-5, 0.9)  # mode: no grad
     expected = (X - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + 1e-5)
     expected = expected * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
     torch.testing.assert_close(Y, expected)
     assert torch.equal(m, mean) and torch.equal(v, var)
 
 
-def test_bad_input_gets_the_readable_versions_message():
+@pytest.mark.parametrize("pair", PAIRS)
+def test_bad_input_gets_the_readable_versions_message(pair):
     X = torch.randn(2, 5)
     with pytest.raises(ValueError) as readable:
         bnref.batch_norm(X, torch.ones(3), torch.zeros(5), torch.zeros(5), torch.ones(5),
                          1e-5, 0.9, training=True)
     with pytest.raises(ValueError) as ours:
-        compiled.batch_norm(X, torch.ones(3), torch.zeros(5), torch.zeros(5), torch.ones(5),
-                            1e-5, 0.9, training=True)
+        PAIRS[pair][0](X, torch.ones(3), torch.zeros(5), torch.zeros(5), torch.ones(5),
+                       1e-5, 0.9, training=True)
     assert str(ours.value) == str(readable.value)
     assert "got shape (3,)" in str(ours.value)
 
 
-def test_module_is_a_drop_in_batchnorm():
+@pytest.mark.parametrize("pair", PAIRS)
+def test_module_is_a_drop_in_batchnorm(pair):
     torch.manual_seed(0)
-    readable, fused = bnref.BatchNorm(4, num_dims=4), compiled.CompiledBatchNorm(4, num_dims=4)
+    readable, fused = bnref.BatchNorm(4, num_dims=4), PAIRS[pair][2](4, num_dims=4)
     fused.load_state_dict(readable.state_dict())
     X = torch.randn(6, 4, 5, 5)
     torch.testing.assert_close(fused(X), readable(X))

@@ -1,4 +1,4 @@
-r"""The readable formula, compiled: :func:`bnref.batch_norm` under ``torch.compile``.
+r"""Batch normalization under ``torch.compile``: the readable formula, and the fast one.
 
 Eager PyTorch runs :func:`bnref.batch_norm` one operation at a time: every
 line that produces a tensor as large as the input (``x - mean``, its square,
@@ -24,6 +24,17 @@ can be read with ``TORCH_LOGS=output_code``.
 
 :func:`batch_norm` checks its arguments eagerly, with the messages of
 :func:`bnref.batch_norm`, before calling the compiled function.
+
+:func:`fast_batch_norm` compiles :func:`bnref.fast.batch_norm` instead: the
+single-pass statistics and the analytic backward. The compiler captures the
+custom ``autograd.Function`` with both of its passes and fuses them too. The
+forward then reads ``x`` twice (one loop for :math:`\sum x` and
+:math:`\sum x^2` together, one to write ``y``) and the backward reads ``dy`` and
+``x`` twice (one loop for :math:`\sum dy` and :math:`\sum dy\,x`, one to
+write ``dx``): fewer passes over memory than PyTorch's own CPU kernel, whose
+forward reduces the mean and the variance in two separate loops. It keeps the
+precision of :mod:`bnref.fast` (:math:`\overline{x^2}-\hat\mu^2` loses
+digits when the mean is large next to the standard deviation).
 """
 
 from __future__ import annotations
@@ -32,17 +43,23 @@ import functools
 
 import torch
 
+from bnref import fast
 from bnref._checks import check_batch_norm_args
 from bnref.batch_norm import BatchNorm
 from bnref.batch_norm import batch_norm as readable_batch_norm
 
-__all__ = ["batch_norm", "CompiledBatchNorm"]
+__all__ = ["batch_norm", "CompiledBatchNorm", "fast_batch_norm", "CompiledFastBatchNorm"]
 
 
 @functools.cache
 def _compiled():
     # Compiled on first use, so that importing bnref never starts the compiler.
     return torch.compile(readable_batch_norm)
+
+
+@functools.cache
+def _compiled_fast():
+    return torch.compile(fast.batch_norm)
 
 
 def batch_norm(
@@ -100,6 +117,72 @@ class CompiledBatchNorm(BatchNorm):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         self._check_input(X)
         Y, self.moving_mean, self.moving_var = batch_norm(
+            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
+            eps=self.eps, momentum=self.momentum, training=self.training,
+        )
+        return Y
+
+
+def fast_batch_norm(
+    X: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    moving_mean: torch.Tensor,
+    moving_var: torch.Tensor,
+    eps: float,
+    momentum: float,
+    *,
+    training: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r""":func:`bnref.fast.batch_norm`, compiled by ``torch.compile`` on first use.
+
+    Single-pass statistics and the analytic backward, each fused into loops
+    by the compiler:
+
+    .. math::
+
+        \hat\mu = \tfrac1M\textstyle\sum x,\quad
+        \hat\sigma^2 = \tfrac1M\sum x^2 - \hat\mu^2,\qquad
+        dx = \frac{\gamma}{\sigma}\Big(dy - \overline{dy}
+             - \hat x\,\overline{dy\,\hat x}\Big)
+
+    Same arguments, checks and return value ``(Y, moving_mean, moving_var)``
+    as :func:`bnref.batch_norm`.
+
+    Example:
+        >>> import torch
+        >>> X = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
+        >>> ones, zeros = torch.ones(2), torch.zeros(2)
+        >>> Y, mean, var = fast_batch_norm(X, ones, zeros, zeros, ones,
+        ...                                eps=1e-5, momentum=0.9, training=True)
+        >>> Y
+        tensor([[-1.0000, -1.0000],
+                [ 1.0000,  1.0000]])
+        >>> mean, var
+        (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
+    """
+    if training is None:
+        training = torch.is_grad_enabled()
+    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
+    return _compiled_fast()(X, gamma, beta, moving_mean, moving_var, eps, momentum,
+                            training=training)
+
+
+class CompiledFastBatchNorm(BatchNorm):
+    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.compiled.fast_batch_norm`.
+
+    Same parameters, buffers, ``state_dict`` keys and checks.
+
+    Example:
+        >>> import torch
+        >>> bn = CompiledFastBatchNorm(3, num_dims=4)
+        >>> bn(torch.randn(8, 3, 5, 5)).shape
+        torch.Size([8, 3, 5, 5])
+    """
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        self._check_input(X)
+        Y, self.moving_mean, self.moving_var = fast_batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
             eps=self.eps, momentum=self.momentum, training=self.training,
         )

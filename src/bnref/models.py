@@ -76,7 +76,7 @@ def lenet_bn_concise() -> nn.Sequential:
 
 
 #: the BatchNorm implementations :func:`lenet_bn_with` accepts
-BN_IMPLS = ("note", "bnref", "fast", "compiled", "torch")
+BN_IMPLS = ("note", "bnref", "fast", "compiled", "compiled_fast", "torch")
 
 
 def lenet_bn_with(impl: str) -> nn.Sequential:
@@ -85,13 +85,14 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     ``"note"``: the note's verbatim class (:mod:`bnref.note`); ``"bnref"``:
     :class:`bnref.BatchNorm` (this is :func:`lenet_bn`); ``"fast"``:
     :class:`bnref.fast.FastBatchNorm`; ``"compiled"``:
-    :class:`bnref.compiled.CompiledBatchNorm`; ``"torch"``: ``nn.BatchNorm2d``
+    :class:`bnref.compiled.CompiledBatchNorm`; ``"compiled_fast"``:
+    :class:`bnref.compiled.CompiledFastBatchNorm`; ``"torch"``: ``nn.BatchNorm2d``
     and ``nn.BatchNorm1d`` (this is :func:`lenet_bn_concise`). Everything else
     is the same network, so the implementations can be timed against each other.
 
     Example:
         >>> print(*(type(lenet_bn_with(impl)[1]).__name__ for impl in BN_IMPLS))
-        BatchNorm BatchNorm FastBatchNorm CompiledBatchNorm BatchNorm2d
+        BatchNorm BatchNorm FastBatchNorm CompiledBatchNorm CompiledFastBatchNorm BatchNorm2d
     """
     if impl not in BN_IMPLS:
         raise ValueError(f"impl must be one of {', '.join(BN_IMPLS)}; got {impl!r}")
@@ -103,7 +104,8 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     from bnref import compiled, fast, note
 
     layer = {"note": note.BatchNorm, "fast": fast.FastBatchNorm,
-             "compiled": compiled.CompiledBatchNorm}[impl]
+             "compiled": compiled.CompiledBatchNorm,
+             "compiled_fast": compiled.CompiledFastBatchNorm}[impl]
     for i, module in enumerate(net):
         if isinstance(module, BatchNorm):
             net[i] = layer(module.num_features, num_dims=module.num_dims)

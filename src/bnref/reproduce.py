@@ -49,6 +49,8 @@ from pathlib import Path
 
 import torch
 
+from bnref.models import BN_IMPLS
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 
@@ -345,7 +347,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="JSON file to write (default: docs/results/reproduce-<device>.json, "
                         "or throughput-<device>.json with --throughput)")
     parser.add_argument("--bn-impl", default=None,
-                        choices=("note", "bnref", "fast", "compiled", "torch"),
+                        choices=BN_IMPLS,
                         help="BatchNorm layers of lenet_bn (default: bnref.BatchNorm, the note's "
                         "model); see bnref.models.lenet_bn_with")
     parser.add_argument("--no-figure", action="store_true",
