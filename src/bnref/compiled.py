@@ -27,14 +27,14 @@ can be read with ``TORCH_LOGS=output_code``.
 
 :func:`fast_batch_norm` compiles :func:`bnref.fast.batch_norm` instead: the
 single-pass statistics and the analytic backward. The compiler captures the
-custom ``autograd.Function`` with both of its passes and fuses them too. The
-forward then reads ``x`` twice (one loop for :math:`\sum x` and
-:math:`\sum x^2` together, one to write ``y``) and the backward reads ``dy`` and
-``x`` twice (one loop for :math:`\sum dy` and :math:`\sum dy\,x`, one to
-write ``dx``): fewer passes over memory than PyTorch's own CPU kernel, whose
-forward reduces the mean and the variance in two separate loops. It keeps the
-precision of :mod:`bnref.fast` (:math:`\overline{x^2}-\hat\mu^2` loses
-digits when the mean is large next to the standard deviation).
+custom ``autograd.Function`` whole and fuses its forward and its hand-written
+backward into one kernel each. On the CPU the forward then reads ``x`` three
+times (:math:`\sum x^2` per sample and channel, :math:`\sum x` per channel,
+then writing ``y``), as PyTorch's own kernel does, and the backward reads ``dy``
+three times and ``x`` twice while writing ``dx`` once, one full-size write less
+than the eager fast variant. It keeps the precision of :mod:`bnref.fast`
+(:math:`\overline{x^2}-\hat\mu^2` loses digits when the mean is large next to
+the standard deviation).
 """
 
 from __future__ import annotations
