@@ -52,14 +52,18 @@ __all__ = ["batch_norm", "CompiledBatchNorm", "fast_batch_norm", "CompiledFastBa
 
 
 @functools.cache
-def _compiled():
+def _compiled(function):
     # Compiled on first use, so that importing bnref never starts the compiler.
-    return torch.compile(readable_batch_norm)
+    return torch.compile(function)
 
 
-@functools.cache
-def _compiled_fast():
-    return torch.compile(fast.batch_norm)
+def _checked_call(function, X, gamma, beta, moving_mean, moving_var, eps, momentum, training):
+    """Check the arguments eagerly (the readable version's messages), then run ``function`` compiled."""
+    if training is None:
+        training = torch.is_grad_enabled()
+    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
+    return _compiled(function)(X, gamma, beta, moving_mean, moving_var, eps, momentum,
+                               training=training)
 
 
 def batch_norm(
@@ -95,11 +99,8 @@ def batch_norm(
         >>> mean, var
         (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
     """
-    if training is None:
-        training = torch.is_grad_enabled()
-    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
-    return _compiled()(X, gamma, beta, moving_mean, moving_var, eps, momentum,
-                       training=training)
+    return _checked_call(readable_batch_norm, X, gamma, beta, moving_mean, moving_var,
+                         eps, momentum, training)
 
 
 class CompiledBatchNorm(BatchNorm):
@@ -114,9 +115,12 @@ class CompiledBatchNorm(BatchNorm):
         torch.Size([8, 3, 5, 5])
     """
 
+    #: the functional core this module calls
+    function = staticmethod(batch_norm)
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         self._check_input(X)
-        Y, self.moving_mean, self.moving_var = batch_norm(
+        Y, self.moving_mean, self.moving_var = self.function(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
             eps=self.eps, momentum=self.momentum, training=self.training,
         )
@@ -161,14 +165,11 @@ def fast_batch_norm(
         >>> mean, var
         (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
     """
-    if training is None:
-        training = torch.is_grad_enabled()
-    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
-    return _compiled_fast()(X, gamma, beta, moving_mean, moving_var, eps, momentum,
-                            training=training)
+    return _checked_call(fast.batch_norm, X, gamma, beta, moving_mean, moving_var,
+                         eps, momentum, training)
 
 
-class CompiledFastBatchNorm(BatchNorm):
+class CompiledFastBatchNorm(CompiledBatchNorm):
     """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.compiled.fast_batch_norm`.
 
     Same parameters, buffers, ``state_dict`` keys and checks.
@@ -180,10 +181,4 @@ class CompiledFastBatchNorm(BatchNorm):
         torch.Size([8, 3, 5, 5])
     """
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        self._check_input(X)
-        Y, self.moving_mean, self.moving_var = fast_batch_norm(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training,
-        )
-        return Y
+    function = staticmethod(fast_batch_norm)
