@@ -21,7 +21,7 @@ Byte model for GB/s (the memory-traffic lower bound, E = elements, 4 bytes):
   eval    read X, write Y = 8 E bytes.
 GB/s = bytes / median time; per-channel vectors are ignored.
 
-Every implementation is called once before it is timed (for ``compiled``
+Every implementation is called once before it is timed (for the compiled ones
 that call compiles; its seconds are recorded as ``first_call_s``). The
 implementations are then timed in ``--rounds`` interleaved rounds, and each
 row keeps the median over the rounds, so that a slow minute of a shared
