@@ -229,3 +229,15 @@ def test_a_failing_torch_reference_is_not_hidden(monkeypatch):
     with pytest.raises(RuntimeError, match="broken reference"):
         bench.run_bench("cpu", {"small": (4, 3, 2, 2)}, 1, 0.001, impls=("torch",),
                         modes=("eval",), rounds=1, log=lambda *_: None)
+
+
+def test_peak_bandwidth_comes_from_bus_width_and_memory_clock(monkeypatch):
+    from types import SimpleNamespace
+
+    # an H100 SXM reports 2619 MHz HBM3 on a 5120-bit bus: 2 x 2.619e9 x 640 B = 3352 GB/s
+    h100 = SimpleNamespace(memory_clock_rate=2_619_000, memory_bus_width=5120)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index=0: h100)
+    assert bench.peak_gb_per_s() == pytest.approx(3352.3, abs=0.1)
+    # a build or driver that does not report them: no bound, so no bandwidth target line
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index=0: SimpleNamespace())
+    assert bench.peak_gb_per_s() is None
