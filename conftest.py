@@ -47,6 +47,18 @@ def _skip_cuda_without_gpu(request):
         pytest.skip("cuda: no CUDA device on this machine (torch.cuda.is_available() is False)")
 
 
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one intra-op thread: small tensors gain nothing from a second
+    thread on a busy 2-core machine, and the thread count is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 def pytest_collection_modifyitems(config, items):
     wanted = set(docharness.selected_devices(config))
     keep, drop = [], []

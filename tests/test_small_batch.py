@@ -22,13 +22,8 @@ RESULTS = ROOT / small_batch.DEFAULT_JSON
 FIGURE = ROOT / small_batch.DEFAULT_SVG
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny batches: one thread avoids the oversubscription a busy 2-core machine shows."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny batches: one thread avoids the oversubscription a busy 2-core machine shows
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_data(n_train=48, n_test=20):

@@ -30,13 +30,8 @@ def fashion():
     return train, TensorLoader(test.X[:2000], test.y[:2000], 1000)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small convolutions: one thread is as fast and does not fight other processes
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# small convolutions: one thread is as fast and does not fight other processes
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("model, batch_size, steps, bar", [
