@@ -130,11 +130,11 @@ def test_bn_impl_swaps_lenet_bn_layers_only():
     assert len(r["net1_gamma"]) == 6
 
 
-@pytest.mark.parametrize("bn", ["note", "fast"])
-def test_throughput_counts_the_examples_it_trains_on(bn):
-    r = reproduce.measure_throughput("fast", bn, device="cpu", max_steps=3)
+@pytest.mark.parametrize("bn, first_conv", [("note", "torch"), ("fast", "one_channel")])
+def test_throughput_counts_the_examples_it_trains_on(bn, first_conv):
+    r = reproduce.measure_throughput("fast", bn, first_conv=first_conv, device="cpu", max_steps=3)
     assert r["steps"] == 3 and r["examples"] == 3 * 256
-    assert r["batch_norm"] == bn and r["data_path"] == "fast"
+    assert r["batch_norm"] == bn and r["data_path"] == "fast" and r["first_conv"] == first_conv
     # wall time also holds the test-set evaluation; the step rate does not
     assert r["wall_seconds"] > r["train_seconds"]
     assert r["wall_examples_per_sec"] < r["step_examples_per_sec"]
@@ -143,8 +143,25 @@ def test_throughput_counts_the_examples_it_trains_on(bn):
 
 def test_throughput_runs_go_from_the_notes_setup_to_the_fast_path():
     runs = reproduce.THROUGHPUT_RUNS
-    assert runs[0] == ("d2l", "note") and ("fast", "fast") in runs
-    assert {data for data, _ in runs} == {"d2l", "fast"}
+    assert runs[0] == reproduce.NOTE_SETUP == ("d2l", "note", "torch")
+    assert reproduce.FAST_PATH in runs and reproduce.FAST_PATH[0] == "fast"
+    assert {data for data, _, _ in runs} == {"d2l", "fast"}
+    assert {conv for _, _, conv in runs} == set(reproduce.FIRST_CONVS)
+    # every later run changes one thing from some run before it
+    for i, run in enumerate(runs[1:], start=1):
+        assert any(sum(a != b for a, b in zip(run, earlier)) == 1 for earlier in runs[:i]), run
+    assert len(set(runs)) == len(runs)
+
+
+def test_unknown_first_conv_is_refused():
+    with pytest.raises(ValueError, match="first_conv must be one of torch, one_channel; got 'nhwc'"):
+        reproduce.measure_throughput("fast", "fast", first_conv="nhwc", device="cpu", max_steps=1)
+
+
+def test_first_conv_is_timed_both_ways():
+    ms = reproduce.time_first_conv(device="cpu", batch_size=32, min_run_time=0.05)
+    assert set(ms) == set(reproduce.FIRST_CONVS)
+    assert all(v > 0 for v in ms.values())
 
 
 # --------------------------------------------------------------------------
@@ -164,8 +181,10 @@ def test_committed_results_use_the_notes_settings():
             assert len(r["test_acc"]) == 10
 
 
-def test_step_profile_splits_a_training_step_into_parts():
-    p = reproduce.profile_step("torch", device="cpu", steps=2)
+@pytest.mark.parametrize("first_conv", reproduce.FIRST_CONVS)
+def test_step_profile_splits_a_training_step_into_parts(first_conv):
+    p = reproduce.profile_step("torch", first_conv=first_conv, device="cpu", steps=2)
+    assert p["first_conv"] == first_conv
     shares = p["shares"]
     assert set(shares) == set(reproduce.STEP_PARTS) | {"other"}
     assert sum(shares.values()) == pytest.approx(1.0)

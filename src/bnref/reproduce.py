@@ -18,10 +18,12 @@ commit, command line, date and wall time. It then redraws
 ``--throughput`` instead times one epoch of LeNet-BN (training and the
 test-set evaluation, as ``train_ch6`` runs them) for the note's own setup
 (d2l's ``DataLoader`` path, the note's BatchNorm class) against bnref's fast
-training path (the split held as tensors, :class:`bnref.fast.FastBatchNorm`),
-with the two mixed settings between them and PyTorch's BatchNorm for
-reference (:data:`THROUGHPUT_RUNS`), and writes
-``docs/results/throughput-<device>.json``.
+training path (the split held as tensors, :class:`bnref.fast.FastBatchNorm`,
+and :class:`bnref.fast_conv.OneChannelConv2d` as the first convolution),
+with the settings between them and PyTorch's BatchNorm for reference
+(:data:`THROUGHPUT_RUNS`). It also times the first convolution's forward and
+backward alone, both ways, and profiles a training step with each first
+convolution, and writes ``docs/results/throughput-<device>.json``.
 
 Examples::
 
@@ -86,6 +88,7 @@ __all__ = [
     "profile_step",
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
+    "time_first_conv",
     "note_lines",
     "run",
     "summary_table",
@@ -215,20 +218,33 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
     return record
 
 
-#: ``--throughput``: (data path, BatchNorm implementation) pairs, one epoch each.
-#: The first is the note's own run, the last bnref's fast training path; the
-#: two between change one thing each, and PyTorch's BatchNorm is the reference.
-THROUGHPUT_RUNS = (("d2l", "note"), ("d2l", "fast"), ("fast", "note"), ("fast", "fast"),
-                   ("fast", "torch"))
+#: the first convolutions ``--throughput`` compares: ``nn.Conv2d`` as the note
+#: builds it, or :class:`bnref.fast_conv.OneChannelConv2d` (the same layer,
+#: whose weight gradient oneDNN computes without padding one channel to eight)
+FIRST_CONVS = ("torch", "one_channel")
+
+#: ``--throughput``: (data path, BatchNorm implementation, first convolution),
+#: one epoch each. The first is the note's own run; each of the next four
+#: changes one thing, and the fifth is bnref's fast training path
+#: (:data:`FAST_PATH`). PyTorch's BatchNorm, with either first convolution, is
+#: the reference.
+THROUGHPUT_RUNS = (("d2l", "note", "torch"), ("d2l", "fast", "torch"),
+                   ("fast", "note", "torch"), ("fast", "fast", "torch"),
+                   ("fast", "fast", "one_channel"),
+                   ("fast", "torch", "torch"), ("fast", "torch", "one_channel"))
+NOTE_SETUP = THROUGHPUT_RUNS[0]
+FAST_PATH = ("fast", "fast", "one_channel")
 
 
-def measure_throughput(data_path: str, bn: str = "bnref", *, device, batch_size: int = 256,
-                       max_steps: int | None = None, seed: int = 0) -> dict:
+def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "torch", device,
+                       batch_size: int = 256, max_steps: int | None = None,
+                       seed: int = 0) -> dict:
     """Train LeNet-BN for one epoch, as ``train_ch6`` does, and time it.
 
     ``data_path`` is ``"d2l"`` (``DataLoader``, ``ToTensor`` per image, worker
     processes) or ``"fast"`` (the split held as one tensor, batches sliced
-    from it); ``bn`` picks the BatchNorm layers (:func:`bnref.models.lenet_bn_with`).
+    from it); ``bn`` picks the BatchNorm layers (:func:`bnref.models.lenet_bn_with`)
+    and ``first_conv`` the first convolution (:data:`FIRST_CONVS`).
 
     ``wall_examples_per_sec`` is the training examples over everything a
     reader waits for in that epoch: fetching each batch (for the d2l path:
@@ -238,12 +254,11 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, device, batch_size:
     the training steps only.
     """
     from bnref.data import get_dataloader_workers
-    from bnref.models import lenet_bn_with
     from bnref.train import train_ch6
 
     device = torch.device(device)
     torch.manual_seed(seed)
-    net = lenet_bn_with(bn)
+    net = _lenet_bn(bn, first_conv)
     train_iter, test_iter = _loaders(data_path, batch_size, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
@@ -257,6 +272,7 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, device, batch_size:
     return {
         "data_path": data_path,
         "batch_norm": bn,
+        "first_conv": first_conv,
         "model": "lenet_bn",
         "batch_size": batch_size,
         "steps": steps,
@@ -283,7 +299,49 @@ STEP_PARTS = {
 }
 
 
-def profile_step(bn: str = "torch", *, device, batch_size: int = 256, steps: int = 10) -> dict:
+def _lenet_bn(bn: str, first_conv: str) -> torch.nn.Sequential:
+    """LeNet-BN with BatchNorm implementation ``bn`` and first convolution ``first_conv``."""
+    from bnref.fast_conv import with_one_channel_conv
+    from bnref.models import lenet_bn_with
+
+    if first_conv not in FIRST_CONVS:
+        raise ValueError(f"first_conv must be one of {', '.join(FIRST_CONVS)}; got {first_conv!r}")
+    net = lenet_bn_with(bn)
+    return with_one_channel_conv(net) if first_conv == "one_channel" else net
+
+
+def time_first_conv(*, device, batch_size: int = 256, min_run_time: float = 1.0) -> dict:
+    """Milliseconds for the forward and backward of LeNet-BN's first convolution, both ways.
+
+    One call is ``conv(X)`` on a ``(batch_size, 1, 28, 28)`` batch and the
+    backward to the weight and bias (the images need no gradient, as in
+    training), timed by ``torch.utils.benchmark`` (median of its blocked
+    runs). Returns ``{"torch": ms, "one_channel": ms}``.
+    """
+    from torch.utils import benchmark
+
+    from bnref.fast_conv import OneChannelConv2d
+
+    device = torch.device(device)
+    torch.manual_seed(0)
+    X = torch.rand(batch_size, 1, 28, 28, device=device)
+    convs = {"torch": torch.nn.Conv2d(1, 6, kernel_size=5).to(device)}
+    convs["one_channel"] = OneChannelConv2d(1, 6, kernel_size=5).to(device)
+    convs["one_channel"].load_state_dict(convs["torch"].state_dict())
+    dY = torch.randn(batch_size, 6, 24, 24, device=device)
+    out = {}
+    for name, conv in convs.items():
+        def call(conv=conv):
+            conv(X).backward(dY)
+            conv.weight.grad = conv.bias.grad = None
+        timer = benchmark.Timer("call()", globals={"call": call},
+                                num_threads=torch.get_num_threads())
+        out[name] = timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+    return out
+
+
+def profile_step(bn: str = "torch", *, first_conv: str = "torch", device,
+                 batch_size: int = 256, steps: int = 10) -> dict:
     """Where one LeNet-BN training step spends its time, by ``torch.profiler``.
 
     Times ``steps`` SGD steps on real Fashion-MNIST batches (after 3 untimed
@@ -292,12 +350,11 @@ def profile_step(bn: str = "torch", *, device, batch_size: int = 256, steps: int
     """
     from torch.profiler import ProfilerActivity, profile
 
-    from bnref.models import lenet_bn_with
     from bnref.train import init_weights
 
     device = torch.device(device)
     torch.manual_seed(0)
-    net = lenet_bn_with(bn).to(device)
+    net = _lenet_bn(bn, first_conv).to(device)
     net.apply(init_weights)
     optimizer = torch.optim.SGD(net.parameters(), lr=MODELS["lenet_bn"][1])
     loss = torch.nn.CrossEntropyLoss()
@@ -320,7 +377,7 @@ def profile_step(bn: str = "torch", *, device, batch_size: int = 256, steps: int
     shares = {part: sum(self_us.get(op, 0.0) for op in ops) / total
               for part, ops in STEP_PARTS.items()}
     shares["other"] = 1.0 - sum(shares.values())
-    return {"batch_norm": bn, "steps": steps, "batch_size": batch_size,
+    return {"batch_norm": bn, "first_conv": first_conv, "steps": steps, "batch_size": batch_size,
             "self_cpu_ms_per_step": total / steps / 1e3, "shares": shares}
 
 
@@ -386,20 +443,24 @@ def run(args: argparse.Namespace) -> int:
     if args.throughput:
         out = args.out or RESULTS / f"throughput-{device.type}.json"
         runs = []
-        for data_path, bn in THROUGHPUT_RUNS:
-            r = measure_throughput(data_path, bn, device=device, batch_size=args.batch_size,
-                                   max_steps=args.max_steps)
-            print(f"{data_path:>4} data, {bn:5} BatchNorm: {r['wall_examples_per_sec']:8.1f} "
-                  f"examples/sec (wall), {r['step_examples_per_sec']:8.1f} (training steps)",
-                  flush=True)
+        for data_path, bn, first_conv in THROUGHPUT_RUNS:
+            r = measure_throughput(data_path, bn, first_conv=first_conv, device=device,
+                                   batch_size=args.batch_size, max_steps=args.max_steps)
+            print(f"{data_path:>4} data, {bn:5} BatchNorm, {first_conv:11} conv1: "
+                  f"{r['wall_examples_per_sec']:8.1f} examples/sec (wall), "
+                  f"{r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
             runs.append(r)
-        by = {(r["data_path"], r["batch_norm"]): r for r in runs}
-        ratio = (by["fast", "fast"]["wall_examples_per_sec"]
-                 / by["d2l", "note"]["wall_examples_per_sec"])
+        by = {(r["data_path"], r["batch_norm"], r["first_conv"]): r for r in runs}
+        ratio = by[FAST_PATH]["wall_examples_per_sec"] / by[NOTE_SETUP]["wall_examples_per_sec"]
         print(f"bnref fast path / the note's run (wall): {ratio:.2f}x")
-        profiled = profile_step("torch", device=device, batch_size=args.batch_size)
+        conv_ms = time_first_conv(device=device, batch_size=args.batch_size)
+        print("first convolution, forward + backward: "
+              + ", ".join(f"{k} {v:.2f} ms" for k, v in conv_ms.items()), flush=True)
+        profiles = [profile_step("torch", first_conv=c, device=device, batch_size=args.batch_size)
+                    for c in FIRST_CONVS]
         _write(out, {**env, "wall_seconds": time.perf_counter() - start, "runs": runs,
-                     "ratio_fast_over_note": ratio, "step_profile": profiled})
+                     "fast_path": list(FAST_PATH), "ratio_fast_over_note": ratio,
+                     "first_conv_ms": conv_ms, "step_profiles": profiles})
         return 0
 
     out = args.out or RESULTS / f"reproduce-{device.type}.json"
@@ -507,24 +568,30 @@ def summary_table(path: str | Path) -> None:
 
 
 def throughput_table(path: str | Path) -> None:
-    """Print the examples/sec of each ``--throughput`` run, and the ratio to the note's run."""
+    """Print the examples/sec of each ``--throughput`` run, the ratio to the note's run,
+    the first convolution timed alone, and where a training step spends its time."""
     data = load(path)
     runs = data["runs"]
     first = runs[0]
     print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {data['device']} "
           f"({data['device_name']}, {data['cpu_count']} cores)")
-    print("data            BatchNorm   wall ex/s  step ex/s  wall s  x note's run")
+    print("data            BatchNorm  conv1        wall ex/s  step ex/s  wall s  x note's run")
     for r in runs:
         workers = "" if r["num_workers"] is None else f" ({r['num_workers']} workers)"
-        print(f"{r['data_path'] + workers:<15} {r['batch_norm']:<9} "
+        print(f"{r['data_path'] + workers:<15} {r['batch_norm']:<10} {r['first_conv']:<11} "
               f"{r['wall_examples_per_sec']:10.1f} {r['step_examples_per_sec']:10.1f} "
               f"{r['wall_seconds']:7.1f} {r['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
-    print(f"bnref's fast path (fast data, fast BatchNorm) / the note's run (d2l data, "
-          f"note BatchNorm), wall: {data['ratio_fast_over_note']:.2f}x")
-    p = data.get("step_profile")
-    if p:
-        print(f"one training step, {p['batch_norm']} BatchNorm, by torch.profiler "
-              f"({p['steps']} steps, {p['self_cpu_ms_per_step']:.1f} ms of self time per step):")
+    data_path, bn, conv = data["fast_path"]
+    print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1) / the note's run "
+          f"(d2l data, note BatchNorm, torch conv1), wall: {data['ratio_fast_over_note']:.2f}x")
+    ms = data["first_conv_ms"]
+    print(f"conv1 alone, forward + backward, batch {first['batch_size']}: nn.Conv2d "
+          f"{ms['torch']:.2f} ms, OneChannelConv2d {ms['one_channel']:.2f} ms "
+          f"({ms['torch'] / ms['one_channel']:.1f}x)")
+    for p in data["step_profiles"]:
+        print(f"one training step, {p['batch_norm']} BatchNorm, {p['first_conv']} conv1, by "
+              f"torch.profiler ({p['steps']} steps, {p['self_cpu_ms_per_step']:.1f} ms of self "
+              f"time per step):")
         for part, share in sorted(p["shares"].items(), key=lambda kv: -kv[1]):
             print(f"  {part:<22} {100 * share:5.1f} %")
 
