@@ -181,6 +181,30 @@ def test_committed_results_use_the_notes_settings():
             assert len(r["test_acc"]) == 10
 
 
+def test_committed_throughput_matches_the_code_that_made_it():
+    data = json.loads((reproduce.RESULTS / "throughput-cpu.json").read_text())
+    settings = [tuple(s) for s in reproduce.THROUGHPUT_RUNS]
+    assert "+" not in data["git_commit"], "made from committed code"
+    assert data["rounds"] >= 3 and len(data["runs"]) == data["rounds"] * len(settings)
+    for r in data["runs"]:
+        assert r["steps"] == 235  # full epochs
+        assert r["examples"] == 60000 and r["batch_size"] == 256
+    # the medians and the ratio are recomputed from the runs, not copied
+    assert data["medians"] == reproduce.throughput_medians(data["runs"])
+    assert [(m["data_path"], m["batch_norm"], m["first_conv"]) for m in data["medians"]] == settings
+    by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in data["medians"]}
+    assert data["ratio_fast_over_note"] == pytest.approx(
+        by[reproduce.FAST_PATH]["wall_examples_per_sec"]
+        / by[reproduce.NOTE_SETUP]["wall_examples_per_sec"])
+    assert tuple(data["fast_path"]) == reproduce.FAST_PATH
+    assert [p["first_conv"] for p in data["step_profiles"]] == list(reproduce.FIRST_CONVS)
+
+
+def test_throughput_rounds_must_be_positive():
+    with pytest.raises(SystemExit, match="--rounds must be >= 1; got 0"):
+        main(["reproduce", "--throughput", "--rounds", "0", "--device", "cpu"])
+
+
 @pytest.mark.parametrize("first_conv", reproduce.FIRST_CONVS)
 def test_step_profile_splits_a_training_step_into_parts(first_conv):
     p = reproduce.profile_step("torch", first_conv=first_conv, device="cpu", steps=2)

@@ -21,7 +21,9 @@ test-set evaluation, as ``train_ch6`` runs them) for the note's own setup
 training path (the split held as tensors, :class:`bnref.fast.FastBatchNorm`,
 and :class:`bnref.fast_conv.OneChannelConv2d` as the first convolution),
 with the settings between them and PyTorch's BatchNorm for reference
-(:data:`THROUGHPUT_RUNS`). It also times the first convolution's forward and
+(:data:`THROUGHPUT_RUNS`), in ``--rounds`` rounds over all the settings
+(default 3; the medians are reported, since one epoch on a busy machine
+varies by 20 %). It also times the first convolution's forward and
 backward alone, both ways, and profiles a training step with each first
 convolution, and writes ``docs/results/throughput-<device>.json``.
 
@@ -29,7 +31,7 @@ Examples::
 
     python -m bnref reproduce --device cpu                # the full run
     python -m bnref reproduce --epochs 1 --seeds 1 --models lenet_bn --out /tmp/x.json
-    python -m bnref reproduce --throughput --device cpu   # one epoch per setting
+    python -m bnref reproduce --throughput --device cpu   # one epoch per setting and round
 
 Helpers for the results page read the committed file: :func:`note_lines`
 prints d2l's two summary lines for one of our runs, :func:`summary_table`
@@ -88,6 +90,7 @@ __all__ = [
     "profile_step",
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
+    "throughput_medians",
     "time_first_conv",
     "note_lines",
     "run",
@@ -299,6 +302,33 @@ STEP_PARTS = {
 }
 
 
+def throughput_medians(runs: list[dict]) -> list[dict]:
+    """Per setting (data path, BatchNorm, first convolution), in the order first met:
+    the median, min and max of the wall and step examples/sec over its rounds.
+
+    Example:
+        >>> runs = [{"data_path": "fast", "batch_norm": "fast", "first_conv": "torch",
+        ...          "wall_examples_per_sec": w, "step_examples_per_sec": 2 * w}
+        ...         for w in (300.0, 100.0, 200.0)]
+        >>> m, = throughput_medians(runs)
+        >>> m["wall_examples_per_sec"], m["wall_min"], m["wall_max"], m["step_examples_per_sec"], m["rounds"]
+        (200.0, 100.0, 300.0, 400.0, 3)
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["data_path"], r["batch_norm"], r["first_conv"]), []).append(r)
+    out = []
+    for (data_path, bn, first_conv), rs in groups.items():
+        wall = [r["wall_examples_per_sec"] for r in rs]
+        step = [r["step_examples_per_sec"] for r in rs]
+        out.append({"data_path": data_path, "batch_norm": bn, "first_conv": first_conv,
+                    "num_workers": rs[0].get("num_workers"), "batch_size": rs[0].get("batch_size"),
+                    "rounds": len(rs), "wall_examples_per_sec": statistics.median(wall),
+                    "wall_min": min(wall), "wall_max": max(wall),
+                    "step_examples_per_sec": statistics.median(step)})
+    return out
+
+
 def _lenet_bn(bn: str, first_conv: str) -> torch.nn.Sequential:
     """LeNet-BN with BatchNorm implementation ``bn`` and first convolution ``first_conv``."""
     from bnref.fast_conv import with_one_channel_conv
@@ -412,6 +442,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--throughput", action="store_true",
                         help="instead of reproducing, time one epoch of LeNet-BN for the "
                         "note's setup, bnref's fast path and the settings between them")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --throughput: rounds over all the settings, one after the "
+                        "other; the medians are reported (default: 3)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 is faster on a "
                         "busy machine)")
@@ -442,23 +475,29 @@ def run(args: argparse.Namespace) -> int:
     env = _environment(device)
     if args.throughput:
         out = args.out or RESULTS / f"throughput-{device.type}.json"
+        if args.rounds < 1:
+            raise SystemExit(f"--rounds must be >= 1; got {args.rounds}")
         runs = []
-        for data_path, bn, first_conv in THROUGHPUT_RUNS:
-            r = measure_throughput(data_path, bn, first_conv=first_conv, device=device,
-                                   batch_size=args.batch_size, max_steps=args.max_steps)
-            print(f"{data_path:>4} data, {bn:5} BatchNorm, {first_conv:11} conv1: "
-                  f"{r['wall_examples_per_sec']:8.1f} examples/sec (wall), "
-                  f"{r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
-            runs.append(r)
-        by = {(r["data_path"], r["batch_norm"], r["first_conv"]): r for r in runs}
+        # round-major: a slow spell of the machine touches every setting alike
+        for round_ in range(args.rounds):
+            for data_path, bn, first_conv in THROUGHPUT_RUNS:
+                r = measure_throughput(data_path, bn, first_conv=first_conv, device=device,
+                                       batch_size=args.batch_size, max_steps=args.max_steps)
+                print(f"round {round_ + 1}/{args.rounds}: {data_path:>4} data, {bn:5} BatchNorm, "
+                      f"{first_conv:11} conv1: {r['wall_examples_per_sec']:8.1f} examples/sec "
+                      f"(wall), {r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
+                runs.append({**r, "round": round_})
+        medians = throughput_medians(runs)
+        by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in medians}
         ratio = by[FAST_PATH]["wall_examples_per_sec"] / by[NOTE_SETUP]["wall_examples_per_sec"]
-        print(f"bnref fast path / the note's run (wall): {ratio:.2f}x")
+        print(f"bnref fast path / the note's run (wall, medians of {args.rounds}): {ratio:.2f}x")
         conv_ms = time_first_conv(device=device, batch_size=args.batch_size)
         print("first convolution, forward + backward: "
               + ", ".join(f"{k} {v:.2f} ms" for k, v in conv_ms.items()), flush=True)
         profiles = [profile_step("torch", first_conv=c, device=device, batch_size=args.batch_size)
                     for c in FIRST_CONVS]
-        _write(out, {**env, "wall_seconds": time.perf_counter() - start, "runs": runs,
+        _write(out, {**env, "wall_seconds": time.perf_counter() - start, "rounds": args.rounds,
+                     "runs": runs, "medians": medians,
                      "fast_path": list(FAST_PATH), "ratio_fast_over_note": ratio,
                      "first_conv_ms": conv_ms, "step_profiles": profiles})
         return 0
@@ -568,22 +607,33 @@ def summary_table(path: str | Path) -> None:
 
 
 def throughput_table(path: str | Path) -> None:
-    """Print the examples/sec of each ``--throughput`` run, the ratio to the note's run,
-    the first convolution timed alone, and where a training step spends its time."""
+    """Print the examples/sec of each ``--throughput`` setting (median over the rounds, with
+    the range), the ratio to the note's run, the first convolution timed alone, and where a
+    training step spends its time."""
     data = load(path)
-    runs = data["runs"]
-    first = runs[0]
+    medians = data["medians"]
+    first = medians[0]
     print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {data['device']} "
-          f"({data['device_name']}, {data['cpu_count']} cores)")
-    print("data            BatchNorm  conv1        wall ex/s  step ex/s  wall s  x note's run")
-    for r in runs:
-        workers = "" if r["num_workers"] is None else f" ({r['num_workers']} workers)"
-        print(f"{r['data_path'] + workers:<15} {r['batch_norm']:<10} {r['first_conv']:<11} "
-              f"{r['wall_examples_per_sec']:10.1f} {r['step_examples_per_sec']:10.1f} "
-              f"{r['wall_seconds']:7.1f} {r['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
+          f"({data['device_name']}, {data['cpu_count']} cores); medians of {data['rounds']} "
+          f"rounds")
+    print("data            BatchNorm  conv1        wall ex/s (min-max)      step ex/s  "
+          "x note's run")
+    for m in medians:
+        workers = "" if m["num_workers"] is None else f" ({m['num_workers']} workers)"
+        spread = f"({m['wall_min']:.0f}-{m['wall_max']:.0f})"
+        print(f"{m['data_path'] + workers:<15} {m['batch_norm']:<10} {m['first_conv']:<11} "
+              f"{m['wall_examples_per_sec']:10.1f} {spread:<13} {m['step_examples_per_sec']:10.1f}"
+              f" {m['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
     data_path, bn, conv = data["fast_path"]
     print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1) / the note's run "
           f"(d2l data, note BatchNorm, torch conv1), wall: {data['ratio_fast_over_note']:.2f}x")
+    fast = [r for r in data["runs"] if [r["data_path"], r["batch_norm"], r["first_conv"]]
+            == data["fast_path"]]
+    note = [r for r in data["runs"] if r["data_path"] == "d2l" and r["batch_norm"] == "note"
+            and r["first_conv"] == "torch"]
+    print("  round by round: " + ", ".join(
+        f"{f['wall_examples_per_sec'] / n['wall_examples_per_sec']:.2f}x"
+        for f, n in zip(fast, note)))
     ms = data["first_conv_ms"]
     print(f"conv1 alone, forward + backward, batch {first['batch_size']}: nn.Conv2d "
           f"{ms['torch']:.2f} ms, OneChannelConv2d {ms['one_channel']:.2f} ms "
