@@ -490,7 +490,8 @@ def run(args: argparse.Namespace) -> int:
         medians = throughput_medians(runs)
         by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in medians}
         ratio = by[FAST_PATH]["wall_examples_per_sec"] / by[NOTE_SETUP]["wall_examples_per_sec"]
-        print(f"bnref fast path / the note's run (wall, medians of {args.rounds}): {ratio:.2f}x")
+        print(f"bnref fast path / the note's run (wall, median of {args.rounds} rounds): "
+              f"{ratio:.2f}x")
         conv_ms = time_first_conv(device=device, batch_size=args.batch_size)
         print("first convolution, forward + backward: "
               + ", ".join(f"{k} {v:.2f} ms" for k, v in conv_ms.items()), flush=True)
@@ -614,8 +615,8 @@ def throughput_table(path: str | Path) -> None:
     medians = data["medians"]
     first = medians[0]
     print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {data['device']} "
-          f"({data['device_name']}, {data['cpu_count']} cores); medians of {data['rounds']} "
-          f"rounds")
+          f"({data['device_name']}, {data['cpu_count']} cores); "
+          + (f"medians of {data['rounds']} rounds" if data["rounds"] > 1 else "one round"))
     print("data            BatchNorm  conv1        wall ex/s (min-max)      step ex/s  "
           "x note's run")
     for m in medians:
