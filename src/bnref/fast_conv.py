@@ -130,10 +130,12 @@ class OneChannelConv2d(nn.Conv2d):
 
 
 def with_one_channel_conv(net: nn.Sequential) -> nn.Sequential:
-    """``net`` with each one-input-channel ``nn.Conv2d`` replaced by :class:`OneChannelConv2d`.
+    """Replace, in place, each of ``net``'s own one-input-channel ``nn.Conv2d`` layers by a
+    :class:`OneChannelConv2d`, and return ``net``.
 
     The new layer keeps the old one's weight and bias (the same tensors), so
-    the network computes what it computed before.
+    the network computes what it computed before, and an optimizer built on
+    the old parameters still updates them.
 
     Example:
         >>> from bnref.models import lenet_bn
