@@ -228,7 +228,7 @@ FIRST_CONVS = ("torch", "one_channel")
 
 #: ``--throughput``: (data path, BatchNorm implementation, first convolution),
 #: one epoch each. The first is the note's own run; each of the next four
-#: changes one thing, and the fifth is bnref's fast training path
+#: changes one thing from a run above it, and the fifth is bnref's fast training path
 #: (:data:`FAST_PATH`). PyTorch's BatchNorm, with either first convolution, is
 #: the reference.
 THROUGHPUT_RUNS = (("d2l", "note", "torch"), ("d2l", "fast", "torch"),
@@ -628,10 +628,11 @@ def throughput_table(path: str | Path) -> None:
     data_path, bn, conv = data["fast_path"]
     print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1) / the note's run "
           f"(d2l data, note BatchNorm, torch conv1), wall: {data['ratio_fast_over_note']:.2f}x")
-    fast = [r for r in data["runs"] if [r["data_path"], r["batch_norm"], r["first_conv"]]
-            == data["fast_path"]]
-    note = [r for r in data["runs"] if r["data_path"] == "d2l" and r["batch_norm"] == "note"
-            and r["first_conv"] == "torch"]
+    def rounds_of(setting):
+        return [r for r in data["runs"]
+                if (r["data_path"], r["batch_norm"], r["first_conv"]) == tuple(setting)]
+
+    fast, note = rounds_of(data["fast_path"]), rounds_of(NOTE_SETUP)
     print("  round by round: " + ", ".join(
         f"{f['wall_examples_per_sec'] / n['wall_examples_per_sec']:.2f}x"
         for f, n in zip(fast, note)))
