@@ -143,11 +143,10 @@ def test_throughput_counts_the_examples_it_trains_on(bn, first_conv):
 
 def test_throughput_runs_go_from_the_notes_setup_to_the_fast_path():
     runs = reproduce.THROUGHPUT_RUNS
-    assert runs[0] == reproduce.NOTE_SETUP == ("d2l", "note", "torch", "default")
+    assert runs[0] == reproduce.NOTE_SETUP == ("d2l", "note", "torch")
     assert reproduce.FAST_PATH in runs and reproduce.FAST_PATH[0] == "fast"
-    assert {data for data, _, _, _ in runs} == {"d2l", "fast"}
-    assert {conv for _, _, conv, _ in runs} == set(reproduce.FIRST_CONVS)
-    assert {memory for _, _, _, memory in runs} == set(reproduce.MEMORY)
+    assert {data for data, _, _ in runs} == {"d2l", "fast"}
+    assert {conv for _, _, conv in runs} == set(reproduce.FIRST_CONVS)
     # every later run changes one thing from some run before it
     for i, run in enumerate(runs[1:], start=1):
         assert any(sum(a != b for a, b in zip(run, earlier)) == 1 for earlier in runs[:i]), run
@@ -157,24 +156,6 @@ def test_throughput_runs_go_from_the_notes_setup_to_the_fast_path():
 def test_unknown_first_conv_is_refused():
     with pytest.raises(ValueError, match="first_conv must be one of torch, one_channel; got 'nhwc'"):
         reproduce.measure_throughput("fast", "fast", first_conv="nhwc", device="cpu", max_steps=1)
-
-
-def test_fresh_processes_measure_each_allocator_setting():
-    # one short run in a new process per memory setting; retained memory stops
-    # the page faults that new tensors cost with glibc's default
-    default, retained = (
-        reproduce.measure_in_fresh_process(("fast", "fast", "one_channel", memory),
-                                           device="cpu", max_steps=3)
-        for memory in ("default", "retained"))
-    for r, memory in ((default, "default"), (retained, "retained")):
-        assert r["memory"] == memory and r["first_conv"] == "one_channel"
-        assert r["steps"] == 3 and r["examples"] == 3 * 256
-    assert 0 <= retained["minor_faults"] < default["minor_faults"] / 3, (default, retained)
-
-
-def test_unknown_memory_setting_is_refused_before_anything_changes():
-    with pytest.raises(ValueError, match="memory must be one of default, retained; got 'huge'"):
-        reproduce._run_in_this_process(("fast", "fast", "torch", "huge"), "cpu", 256, 1, None)
 
 
 def test_first_conv_is_timed_both_ways():
@@ -202,7 +183,7 @@ def test_committed_results_use_the_notes_settings():
 
 def test_committed_throughput_matches_the_code_that_made_it():
     data = json.loads((reproduce.RESULTS / "throughput-cpu.json").read_text())
-    settings = list(reproduce.THROUGHPUT_RUNS)
+    settings = [tuple(s) for s in reproduce.THROUGHPUT_RUNS]
     assert "+" not in data["git_commit"], "made from committed code"
     assert data["rounds"] >= 3 and len(data["runs"]) == data["rounds"] * len(settings)
     for r in data["runs"]:
@@ -210,8 +191,8 @@ def test_committed_throughput_matches_the_code_that_made_it():
         assert r["examples"] == 60000 and r["batch_size"] == 256
     # the medians and the ratio are recomputed from the runs, not copied
     assert data["medians"] == reproduce.throughput_medians(data["runs"])
-    assert [reproduce._setting(m) for m in data["medians"]] == settings
-    by = {reproduce._setting(m): m for m in data["medians"]}
+    assert [(m["data_path"], m["batch_norm"], m["first_conv"]) for m in data["medians"]] == settings
+    by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in data["medians"]}
     assert data["ratio_fast_over_note"] == pytest.approx(
         by[reproduce.FAST_PATH]["wall_examples_per_sec"]
         / by[reproduce.NOTE_SETUP]["wall_examples_per_sec"])

@@ -90,8 +90,6 @@ __all__ = [
     "profile_step",
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
-    "measure_in_fresh_process",
-    "MEMORY",
     "throughput_medians",
     "time_first_conv",
     "note_lines",
@@ -228,25 +226,17 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
 #: whose weight gradient oneDNN computes without padding one channel to eight)
 FIRST_CONVS = ("torch", "one_channel")
 
-#: how the process of a ``--throughput`` run allocates CPU memory: glibc's
-#: default (large freed blocks go back to the kernel, so new tensors fault in
-#: fresh, zeroed pages) or ``"retained"`` (freed memory stays in the process,
-#: :func:`bnref.bench.retain_freed_memory`, as a caching allocator keeps it)
-MEMORY = ("default", "retained")
-
-#: ``--throughput``: (data path, BatchNorm implementation, first convolution,
-#: memory), one epoch each, each in a fresh process. The first is the note's
-#: own run; each of the next five changes one thing from a run above it, and
-#: the sixth is bnref's fast training path (:data:`FAST_PATH`). PyTorch's
-#: BatchNorm is the reference, alone and with the other two changes.
-THROUGHPUT_RUNS = (("d2l", "note", "torch", "default"), ("d2l", "fast", "torch", "default"),
-                   ("fast", "note", "torch", "default"), ("fast", "fast", "torch", "default"),
-                   ("fast", "fast", "one_channel", "default"),
-                   ("fast", "fast", "one_channel", "retained"),
-                   ("fast", "torch", "torch", "default"),
-                   ("fast", "torch", "one_channel", "retained"))
+#: ``--throughput``: (data path, BatchNorm implementation, first convolution),
+#: one epoch each. The first is the note's own run; each of the next four
+#: changes one thing from a run above it, and the fifth is bnref's fast training path
+#: (:data:`FAST_PATH`). PyTorch's BatchNorm, with either first convolution, is
+#: the reference.
+THROUGHPUT_RUNS = (("d2l", "note", "torch"), ("d2l", "fast", "torch"),
+                   ("fast", "note", "torch"), ("fast", "fast", "torch"),
+                   ("fast", "fast", "one_channel"),
+                   ("fast", "torch", "torch"), ("fast", "torch", "one_channel"))
 NOTE_SETUP = THROUGHPUT_RUNS[0]
-FAST_PATH = ("fast", "fast", "one_channel", "retained")
+FAST_PATH = ("fast", "fast", "one_channel")
 
 
 def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "torch", device,
@@ -275,13 +265,11 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "
     train_iter, test_iter = _loaders(data_path, batch_size, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    faults = _minor_faults()
     start = time.perf_counter()
     history = train_ch6(net, train_iter, test_iter, 1, MODELS["lenet_bn"][1], device,
                         progress=False, verbose=False, max_steps=max_steps)
     sync()
     wall = time.perf_counter() - start
-    faults = _minor_faults() - faults
     steps = len(train_iter) if max_steps is None else min(max_steps, len(train_iter))
     examples = _examples_per_epoch(train_iter, batch_size, max_steps)
     return {
@@ -298,54 +286,7 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "
         "step_examples_per_sec": examples / history.train_seconds,
         "test_acc": history.test_acc[-1],
         "num_workers": None if data_path == "fast" else get_dataloader_workers(),
-        "minor_faults": faults,
     }
-
-
-def _minor_faults() -> int:
-    """Page faults of this process so far that the kernel served without I/O (-1 if unknown)."""
-    try:
-        import resource
-    except ImportError:  # not on Unix
-        return -1
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def _run_in_this_process(setting: tuple, device: str, batch_size: int, max_steps: int | None,
-                         threads: int | None) -> dict:
-    """The body of :func:`measure_in_fresh_process`, run in the new process."""
-    data_path, bn, first_conv, memory = setting
-    if memory not in MEMORY:
-        raise ValueError(f"memory must be one of {', '.join(MEMORY)}; got {memory!r}")
-    if memory == "retained":
-        from bnref.bench import retain_freed_memory
-
-        if not retain_freed_memory():
-            raise RuntimeError("memory='retained' needs glibc's mallopt (Linux)")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    r = measure_throughput(data_path, bn, first_conv=first_conv, device=device,
-                           batch_size=batch_size, max_steps=max_steps)
-    return {**r, "memory": memory}
-
-
-def measure_in_fresh_process(setting: tuple, *, device, batch_size: int = 256,
-                             max_steps: int | None = None, threads: int | None = None) -> dict:
-    """:func:`measure_throughput` for ``setting`` (a row of :data:`THROUGHPUT_RUNS`) in a
-    new Python process.
-
-    The allocator setting cannot be undone inside a process, and a fresh
-    process is also what a reader's own training run starts from: nothing
-    compiled, cached or allocated by an earlier run. The record gains
-    ``"memory"``; ``"minor_faults"`` counts the new process's page faults
-    during the timed epoch (the d2l path's worker processes count their own).
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_run_in_this_process, tuple(setting), str(device), batch_size,
-                           max_steps, threads).result()
 
 
 #: how :func:`profile_step` groups ATen operations (self time) into parts of LeNet-BN
@@ -362,42 +303,30 @@ STEP_PARTS = {
 
 
 def throughput_medians(runs: list[dict]) -> list[dict]:
-    """Per setting (data path, BatchNorm, first convolution, memory), in the order first
-    met: the median, min and max of the wall and step examples/sec over its rounds, and the
-    median page faults per training step.
+    """Per setting (data path, BatchNorm, first convolution), in the order first met:
+    the median, min and max of the wall and step examples/sec over its rounds.
 
     Example:
         >>> runs = [{"data_path": "fast", "batch_norm": "fast", "first_conv": "torch",
-        ...          "memory": "default", "steps": 10, "minor_faults": 10 * w,
         ...          "wall_examples_per_sec": w, "step_examples_per_sec": 2 * w}
         ...         for w in (300.0, 100.0, 200.0)]
         >>> m, = throughput_medians(runs)
-        >>> m["wall_examples_per_sec"], m["wall_min"], m["wall_max"], m["step_examples_per_sec"]
-        (200.0, 100.0, 300.0, 400.0)
-        >>> m["rounds"], m["minor_faults_per_step"]
-        (3, 200.0)
+        >>> m["wall_examples_per_sec"], m["wall_min"], m["wall_max"], m["step_examples_per_sec"], m["rounds"]
+        (200.0, 100.0, 300.0, 400.0, 3)
     """
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault(_setting(r), []).append(r)
+        groups.setdefault((r["data_path"], r["batch_norm"], r["first_conv"]), []).append(r)
     out = []
-    for (data_path, bn, first_conv, memory), rs in groups.items():
+    for (data_path, bn, first_conv), rs in groups.items():
         wall = [r["wall_examples_per_sec"] for r in rs]
         step = [r["step_examples_per_sec"] for r in rs]
-        faults = [r["minor_faults"] / r["steps"] for r in rs if "minor_faults" in r]
         out.append({"data_path": data_path, "batch_norm": bn, "first_conv": first_conv,
-                    "memory": memory, "num_workers": rs[0].get("num_workers"),
-                    "batch_size": rs[0].get("batch_size"), "rounds": len(rs),
-                    "wall_examples_per_sec": statistics.median(wall),
+                    "num_workers": rs[0].get("num_workers"), "batch_size": rs[0].get("batch_size"),
+                    "rounds": len(rs), "wall_examples_per_sec": statistics.median(wall),
                     "wall_min": min(wall), "wall_max": max(wall),
-                    "step_examples_per_sec": statistics.median(step),
-                    "minor_faults_per_step": statistics.median(faults) if faults else None})
+                    "step_examples_per_sec": statistics.median(step)})
     return out
-
-
-def _setting(r: dict) -> tuple:
-    """The (data path, BatchNorm, first convolution, memory) of a run or a median."""
-    return r["data_path"], r["batch_norm"], r["first_conv"], r.get("memory", "default")
 
 
 def _lenet_bn(bn: str, first_conv: str) -> torch.nn.Sequential:
@@ -551,17 +480,15 @@ def run(args: argparse.Namespace) -> int:
         runs = []
         # round-major: a slow spell of the machine touches every setting alike
         for round_ in range(args.rounds):
-            for setting in THROUGHPUT_RUNS:
-                r = measure_in_fresh_process(setting, device=device, batch_size=args.batch_size,
-                                             max_steps=args.max_steps, threads=args.threads)
-                data_path, bn, first_conv, memory = setting
+            for data_path, bn, first_conv in THROUGHPUT_RUNS:
+                r = measure_throughput(data_path, bn, first_conv=first_conv, device=device,
+                                       batch_size=args.batch_size, max_steps=args.max_steps)
                 print(f"round {round_ + 1}/{args.rounds}: {data_path:>4} data, {bn:5} BatchNorm, "
-                      f"{first_conv:11} conv1, {memory:8} memory: "
-                      f"{r['wall_examples_per_sec']:8.1f} examples/sec (wall), "
-                      f"{r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
+                      f"{first_conv:11} conv1: {r['wall_examples_per_sec']:8.1f} examples/sec "
+                      f"(wall), {r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
                 runs.append({**r, "round": round_})
         medians = throughput_medians(runs)
-        by = {_setting(m): m for m in medians}
+        by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in medians}
         ratio = by[FAST_PATH]["wall_examples_per_sec"] / by[NOTE_SETUP]["wall_examples_per_sec"]
         print(f"bnref fast path / the note's run (wall, median of {args.rounds} rounds): "
               f"{ratio:.2f}x")
@@ -690,22 +617,22 @@ def throughput_table(path: str | Path) -> None:
     print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {data['device']} "
           f"({data['device_name']}, {data['cpu_count']} cores); "
           + (f"medians of {data['rounds']} rounds" if data["rounds"] > 1 else "one round"))
-    print("data            BatchNorm  conv1        memory    wall ex/s (min-max)      "
-          "step ex/s  faults/step  x note's run")
+    print("data            BatchNorm  conv1        wall ex/s (min-max)      step ex/s  "
+          "x note's run")
     for m in medians:
         workers = "" if m["num_workers"] is None else f" ({m['num_workers']} workers)"
         spread = f"({m['wall_min']:.0f}-{m['wall_max']:.0f})"
-        faults = m.get("minor_faults_per_step")
         print(f"{m['data_path'] + workers:<15} {m['batch_norm']:<10} {m['first_conv']:<11} "
-              f"{m['memory']:<8} {m['wall_examples_per_sec']:10.1f} {spread:<13} "
-              f"{m['step_examples_per_sec']:10.1f} {'' if faults is None else round(faults):>12}"
-              f" {m['wall_examples_per_sec'] / first['wall_examples_per_sec']:13.2f}")
-    data_path, bn, conv, memory = data["fast_path"]
-    print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1, {memory} memory) "
-          f"/ the note's run (d2l data, note BatchNorm, torch conv1, default memory), wall: "
-          f"{data['ratio_fast_over_note']:.2f}x")
-    fast = [r for r in data["runs"] if _setting(r) == tuple(data["fast_path"])]
-    note = [r for r in data["runs"] if _setting(r) == NOTE_SETUP]
+              f"{m['wall_examples_per_sec']:10.1f} {spread:<13} {m['step_examples_per_sec']:10.1f}"
+              f" {m['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
+    data_path, bn, conv = data["fast_path"]
+    print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1) / the note's run "
+          f"(d2l data, note BatchNorm, torch conv1), wall: {data['ratio_fast_over_note']:.2f}x")
+    def rounds_of(setting):
+        return [r for r in data["runs"]
+                if (r["data_path"], r["batch_norm"], r["first_conv"]) == tuple(setting)]
+
+    fast, note = rounds_of(data["fast_path"]), rounds_of(NOTE_SETUP)
     print("  round by round: " + ", ".join(
         f"{f['wall_examples_per_sec'] / n['wall_examples_per_sec']:.2f}x"
         for f, n in zip(fast, note)))
