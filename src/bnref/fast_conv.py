@@ -4,8 +4,8 @@ LeNet's first convolution reads a grey image: one input channel. On CPU,
 PyTorch hands convolutions to oneDNN, and for an input in the usual NCHW
 layout oneDNN's backward-weights kernel stores channels in blocks of 8
 (the layout ``aBcd8b``). With one channel the block is 1 real channel and 7
-of padding: the kernel first copies the input into 8 times its size, then
-works through all 8 channels. In LeNet-BN that makes the first convolution's
+of padding: the input is first copied into 8 times its size, and the kernel
+runs on the padded copy. In LeNet-BN that makes the first convolution's
 backward the most expensive operation of a training step.
 
 For a tensor with one channel, NCHW and NHWC (``channels_last``) are the same
