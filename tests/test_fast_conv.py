@@ -104,3 +104,57 @@ def test_function_rejects_wrong_shapes():
         one_channel_conv2d(torch.randn(1, 28, 28), w)
     with pytest.raises(ValueError, match=r"weight of shape \(C_out, 1, kH, kW\); got shape \(6, 2, 5, 5\)"):
         one_channel_conv2d(torch.randn(2, 1, 8, 8), torch.randn(6, 2, 5, 5))
+
+
+_VERBOSE_PROBE = r"""
+import torch
+from bnref.fast_conv import OneChannelConv2d
+conv = OneChannelConv2d(1, 6, kernel_size=5)
+x = torch.randn(64, 1, 28, 28)
+for which in ("torch", "one_channel"):
+    print("probe:", which, flush=True)
+    for _ in range(2):
+        y = conv(x) if which == "one_channel" else torch.nn.functional.conv2d(x, conv.weight, conv.bias)
+        y.sum().backward()
+"""
+
+
+def _onednn_calls():
+    """oneDNN's own log of what it ran for conv1's forward and backward, as ``nn.Conv2d``
+    and as ``OneChannelConv2d``: per executed primitive, (primitive, kind, {argument:
+    padded?}, problem)."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _VERBOSE_PROBE], capture_output=True,
+                         text=True, check=True, env={**os.environ, "ONEDNN_VERBOSE": "1"}).stdout
+    calls = {}
+    for line in out.splitlines():
+        f = line.split(",")
+        if line.startswith("probe: "):
+            which = calls.setdefault(line.split()[1], [])
+        elif line.startswith("onednn_verbose") and len(f) > 10 and f[3] == "exec":
+            # memory descriptors look like "src:f32:p:blocked:aBcd8b::f0"; flag "p" = padded
+            padded = {md.split(":")[0]: "p" in md.split(":")[2] for md in f[8].split()}
+            which.append((f[5], f[7], padded, f[-2]))
+    return calls
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="oneDNN is not built in")
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() != "AVX2",
+                    reason="the performance page describes oneDNN's kernels on an AVX2 CPU; "
+                    f"this one is {torch.backends.cpu.get_cpu_capability()}, where oneDNN "
+                    "picks kernels of its own")
+def test_onednn_pads_the_one_channel_input_only_for_nn_conv2d():
+    # what the performance page says, read from oneDNN's verbose log: for NCHW input
+    # the weight gradient reorders the one-channel input into a padded blocked layout;
+    # given the same bytes with NHWC strides, it runs on them unpadded
+    calls = _onednn_calls()
+    for which, padded in (("torch", True), ("one_channel", False)):
+        backward = [c for c in calls[which]
+                    if c[0] == "convolution" and c[1] == "backward_weights"]
+        assert backward, calls[which]
+        assert all(c[2]["src"] is padded for c in backward), backward
+        input_reorders = [c for c in calls[which] if c[0] == "reorder" and c[3] == "64x1x28x28"]
+        assert bool(input_reorders) is padded, input_reorders
