@@ -22,11 +22,11 @@ of products:
     \frac{\partial \ell}{\partial b_o} = \sum_{n,h,w} \frac{\partial \ell}{\partial Y_{n,o,h,w}} .
 
 :class:`OneChannelConv2d` is ``nn.Conv2d`` with that one change on CPU: its
-forward is ``F.conv2d`` as before (NCHW is the faster layout there), and its
+forward is ``F.conv2d`` as before (bit for bit ``nn.Conv2d``'s output), and its
 backward passes oneDNN the input with NHWC strides. Elsewhere (CUDA, where
 cuDNN has no such padding) it is plain ``nn.Conv2d``. Its parameters,
 ``state_dict`` and outputs are those of ``nn.Conv2d``.
-``python -m bnref reproduce --throughput`` times the weight gradient both ways
+``python -m bnref reproduce --throughput`` times this layer's forward and backward both ways
 and the whole training step with and without it.
 """
 
