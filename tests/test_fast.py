@@ -116,3 +116,80 @@ def test_errors_say_what_was_expected(device):
     X, gamma, beta, mean, var = make((4, 3), device)
     with pytest.raises(TypeError, match="floating-point"):
         fast.batch_norm(X.long(), gamma, beta, mean, var, 1e-5, 0.9, training=True)
+
+
+# --- slicing: on the CPU the batch is walked in slices of SLICE_ELEMENTS elements
+
+def test_batch_slices_cover_the_batch_in_order():
+    for N, per_sample, limit in [(7, 12, 30), (10, 126, 40), (16, 5, 12), (3, 4, 1000)]:
+        X = torch.empty(N, per_sample)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fast, "SLICE_ELEMENTS", limit)
+            parts = fast.batch_slices(X)
+        assert [i for p in parts for i in range(N)[p]] == list(range(N))
+        step = max(1, limit // per_sample)
+        assert all(p.stop - p.start == step for p in parts[:-1])
+        assert 0 < parts[-1].stop - parts[-1].start <= step
+
+
+# ragged last slice, one sample per slice, and a 2-D batch of two rows per slice
+SLICED = [((7, 3, 2, 2), 30), ((5, 3, 6, 7), 40), ((16, 5), 12)]
+
+
+@pytest.mark.parametrize("shape,limit", SLICED)
+@pytest.mark.parametrize("training", [True, False])
+def test_sliced_matches_torch_outputs_and_gradients(shape, limit, training, device, monkeypatch):
+    monkeypatch.setattr(fast, "SLICE_ELEMENTS", limit)
+    X, gamma, beta, mean, var = make(shape, device)
+    if device == "cpu":
+        assert len(fast.batch_slices(X)) > 1
+    dY = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
+    ours = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+    ref = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+    Y, new_mean, new_var = fast.batch_norm(ours[0], ours[1], ours[2], mean, var, 1e-5, 0.9,
+                                           training=training)
+    r_mean, r_var = mean.clone(), var.clone()
+    Y_ref = F.batch_norm(ref[0], r_mean, r_var, ref[1], ref[2],
+                         training=training, momentum=0.1, eps=1e-5)
+    Y.backward(dY)
+    Y_ref.backward(dY)
+    torch.testing.assert_close(Y, Y_ref, rtol=1e-5, atol=1e-5)
+    for name, a, b in zip(("X", "gamma", "beta"), ours, ref):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4, msg=name)
+    if training:
+        dims = (0,) if len(shape) == 2 else (0, 2, 3)
+        torch.testing.assert_close(new_mean, 0.9 * mean + 0.1 * X.mean(dim=dims))
+        torch.testing.assert_close(new_var, 0.9 * var + 0.1 * X.var(dim=dims, correction=0))
+
+
+@pytest.mark.parametrize("shape,limit", SLICED)
+def test_sliced_gradcheck_float64(shape, limit, monkeypatch):
+    monkeypatch.setattr(fast, "SLICE_ELEMENTS", limit)
+    X, gamma, beta, mean, var = make(shape, "cpu", dtype=torch.float64)
+    inputs = tuple(t.requires_grad_() for t in (X, gamma, beta))
+
+    def f(X, gamma, beta):
+        return fast.batch_norm(X, gamma, beta, mean, var, 1e-5, 0.9, training=True)[0]
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+def test_channel_sum_and_dot_over_slices(monkeypatch):
+    monkeypatch.setattr(fast, "SLICE_ELEMENTS", 40)
+    g = torch.Generator().manual_seed(0)
+    U, V = torch.randn(9, 3, 4, 5, generator=g), torch.randn(9, 3, 4, 5, generator=g)
+    s_u, s_uv = fast.channel_sum_and_dot(U, V)
+    assert s_u.dtype == s_uv.dtype == torch.float64 and s_u.shape == (3,)
+    # float32 sums per slice, added in float64
+    torch.testing.assert_close(s_u, U.double().sum(dim=(0, 2, 3)), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(s_uv, (U.double() * V.double()).sum(dim=(0, 2, 3)),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.channel_dot(U, V), (U * V).sum(dim=(0, 2, 3)))
+
+
+def test_one_slice_under_torch_compile():
+    X = torch.empty(1000, 3, 10, 10)
+    assert len(fast.batch_slices(X)) == 2
+    compiled = torch.compile(lambda X: X * len(fast.batch_slices(X)), backend="eager",
+                             fullgraph=True)
+    assert torch.equal(compiled(torch.ones(1000, 3, 10, 10))[0, 0, 0], torch.ones(10))

@@ -55,6 +55,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -125,34 +126,50 @@ def make_call(impl: str, mode: str, shape: tuple[int, ...], device: str):
 
 
 def full_size_ops(impl: str, mode: str, shape: tuple[int, ...] = (8, 4, 6, 6)) -> list[str]:
-    """Names of the ATen ops that write a tensor as large as ``X`` during one call.
+    """The ATen ops that write a new tensor as large as ``X`` during one call, in order.
 
-    Each of them is a full pass over memory (a write, plus the reads of its
-    inputs); views are not counted, reductions to per-channel vectors neither.
-    Recorded with a ``TorchDispatchMode``, on a small input: the count does not
-    depend on the size.
+    Each such tensor is written to memory at least once (and, with the
+    default allocator, faulted in first): a full pass, plus the reads of the
+    op's inputs. A tensor is counted once, at its first write, so that
+    further in-place operations on it (the fast variant's, which run slice by
+    slice while the slice is in cache) are not counted again; views,
+    allocations without a write and reductions to per-channel vectors are not
+    counted. Recorded with a ``TorchDispatchMode`` on a small input, with the
+    fast variant cutting the batch into one-sample slices as it does for the
+    large shape, so that its slice-sized temporaries are not counted: the
+    count does not depend on the size.
     """
     from torch.utils._python_dispatch import TorchDispatchMode
 
     numel = 1
     for n in shape:
         numel *= n
+    allocations = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
 
     class Record(TorchDispatchMode):
         def __init__(self):
             super().__init__()
-            self.ops = []
+            self.ops, self.written = [], set()
+            self.alive = []  # freed memory would be reused: keep outputs until the end
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             outs = out if isinstance(out, (tuple, list)) else (out,)
-            if not func.is_view and any(
-                    isinstance(o, torch.Tensor) and o.numel() == numel for o in outs):
-                self.ops.append(func.__name__)
+            if func.is_view or func._opname in allocations:
+                return out
+            for o in outs:
+                if not isinstance(o, torch.Tensor):
+                    continue
+                storage = o.untyped_storage()
+                if (storage.nbytes() >= numel * o.element_size()
+                        and storage.data_ptr() not in self.written):
+                    self.written.add(storage.data_ptr())
+                    self.alive.append(o)
+                    self.ops.append(func.__name__)
             return out
 
     call = make_call(impl, mode, shape, "cpu")
-    with Record() as record:
+    with mock.patch.object(fast, "SLICE_ELEMENTS", 1), Record() as record:
         call()
     return record.ops
 

@@ -28,11 +28,13 @@ can be read with ``TORCH_LOGS=output_code``.
 :func:`fast_batch_norm` compiles :func:`bnref.fast.batch_norm` instead: the
 single-pass statistics and the analytic backward. The compiler captures the
 custom ``autograd.Function`` whole and fuses its forward and its hand-written
-backward into one kernel each. On the CPU the forward then reads ``x`` three
-times (:math:`\sum x^2` per sample and channel, :math:`\sum x` per channel,
-then writing ``y``), as PyTorch's own kernel does, and the backward reads ``dy``
-three times and ``x`` twice while writing ``dx`` once, one full-size write less
-than the eager fast variant. It keeps the precision of :mod:`bnref.fast`
+backward into one kernel each. On the CPU the forward then reads ``x`` twice
+(:math:`\sum x` and :math:`\sum x^2` in one loop, then again to write
+``y``) and the backward reads ``dy`` and ``x`` twice (:math:`\sum dy` and
+:math:`\sum dy\,x` in one loop, then again to write ``dx``). The compiled
+code does not walk the batch in slices as the eager fast variant does: its
+fused loops keep each value in registers between the steps of the formula.
+It keeps the precision of :mod:`bnref.fast`
 (:math:`\overline{x^2}-\hat\mu^2` loses digits when the mean is large next to
 the standard deviation).
 """

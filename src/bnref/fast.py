@@ -7,7 +7,7 @@ variant is one :class:`torch.autograd.Function` that touches the input as few
 times as eager PyTorch allows:
 
 * **forward, training** — per channel, the sum :math:`S_1=\sum x` and the sum
-  of squares :math:`S_2=\sum x^2` (two cheap reductions, no temporary), then
+  of squares :math:`S_2=\sum x^2` (two reductions in one loop over ``x``), then
 
   .. math::
 
@@ -15,10 +15,10 @@ times as eager PyTorch allows:
       y = a\,x + b,\quad a = \gamma/\sqrt{\hat\sigma^2+\epsilon},\;
       b = \beta - a\hat\mu
 
-  (``M`` values per channel; ``y`` is one ``addcmul``, the only large write).
-  Only ``x`` and per-channel numbers are saved for the backward.
+  (``M`` values per channel; ``y`` is the only tensor as large as ``x`` that
+  is written). Only ``x`` and per-channel numbers are saved for the backward.
 * **backward, training** — per channel, :math:`\sum dy` and
-  :math:`\sum dy\,x` (again two reductions), then
+  :math:`\sum dy\,x` (again two reductions in one loop), then
 
   .. math::
 
@@ -27,6 +27,14 @@ times as eager PyTorch allows:
       d\gamma = \sum dy\,\hat x,\qquad d\beta = \sum dy,
 
   written as ``dx = a * dy + b * x + c`` with per-channel ``a, b, c``.
+
+Eager PyTorch runs one operation at a time, and each reads its inputs from
+memory and writes its output back. On the CPU this variant therefore walks the
+batch in slices of about 1 MB (:func:`batch_slices`): the reductions, and the
+two or three operations that write a slice of ``y`` or ``dx``, run one after
+the other on the same slice while it is still in cache, so that main memory
+sees about one read of each input per loop and one write of each output, as
+with a fused kernel.
 
 The price of single-pass statistics: :math:`S_2/M-\hat\mu^2` cancels digits
 when the mean is large next to the standard deviation; the error grows as
@@ -49,28 +57,96 @@ import torch
 from bnref._checks import check_batch_norm_args
 from bnref.batch_norm import BatchNorm
 
-__all__ = ["batch_norm", "FastBatchNorm", "channel_sums", "channel_dot"]
+__all__ = ["batch_norm", "FastBatchNorm", "batch_slices", "channel_sums",
+           "channel_sum_and_dot", "channel_dot", "scale_shift", "SLICE_ELEMENTS"]
+
+
+#: On the CPU, the batch is processed in slices of at most this many elements
+#: (1 MB of float32), so that the second and later passes over a slice find
+#: it in the core's cache instead of main memory.
+SLICE_ELEMENTS = 1 << 18
+
+
+def batch_slices(X: torch.Tensor) -> list[slice]:
+    """Slices of the batch axis of ``X``, each of at most :data:`SLICE_ELEMENTS` elements.
+
+    A slice holds at least one sample. On a GPU, and under ``torch.compile``
+    (which fuses the passes itself), the whole batch is one slice.
+
+    Example:
+        >>> batch_slices(torch.empty(5, 3, 10, 10))  # 300 elements per sample
+        [slice(0, 5, None)]
+        >>> batch_slices(torch.empty(1000, 3, 10, 10))  # 873 samples fit in a slice
+        [slice(0, 873, None), slice(873, 1000, None)]
+    """
+    N = X.shape[0]
+    if X.device.type != "cpu" or torch.compiler.is_compiling():
+        return [slice(0, N)]
+    step = max(1, SLICE_ELEMENTS // max(1, X[0].numel()))
+    return [slice(i, min(i + step, N)) for i in range(0, N, step)]
+
+
+def _dims(X: torch.Tensor) -> tuple[int, ...]:
+    """Every axis but the channel axis: ``(0,)`` for ``(N, C)``, ``(0, 2, 3)`` for ``(N, C, H, W)``."""
+    return (0,) if X.dim() == 2 else (0, 2, 3)
 
 
 def channel_sums(X: torch.Tensor) -> torch.Tensor:
     """Per-channel sum of ``X`` (``(N, C)`` or ``(N, C, H, W)``), shape ``(C,)``."""
-    return X.sum(dim=0) if X.dim() == 2 else X.sum(dim=(0, 2, 3))
+    return X.sum(dim=_dims(X))
+
+
+def channel_sum_and_dot(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per channel, :math:`\sum u` and :math:`\sum u\,v`, each of shape ``(C,)``, in float64.
+
+    One loop over :func:`batch_slices`: each slice of ``U`` is read from
+    memory once for both sums, and the product ``u * v`` is a slice-sized
+    temporary that stays in cache. The slices' float32 sums are added in
+    float64.
+    """
+    dims = _dims(U)
+    s_u = s_uv = 0.0
+    for part in batch_slices(U):
+        u, v = U[part], V[part]
+        s_u = s_u + u.sum(dim=dims).double()
+        s_uv = s_uv + (u * v).sum(dim=dims).double()
+    return s_u, s_uv
 
 
 def channel_dot(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    r"""Per-channel :math:`\sum u\,v` without materializing ``U * V``.
-
-    ``einsum`` lowers ``'ncl,ncl->nc'`` to a batched matrix product (one dot
-    product of length ``H*W`` per sample and channel), which reads ``U`` and
-    ``V`` once; the ``(N, C)`` partial sums are then added over ``N``.
-    """
-    N, C = U.shape[:2]
-    return torch.einsum("ncl,ncl->nc", U.reshape(N, C, -1), V.reshape(N, C, -1)).sum(dim=0)
+    r"""Per-channel :math:`\sum u\,v` (shape ``(C,)``, ``U``'s dtype), slice by slice."""
+    return channel_sum_and_dot(U, V)[1].to(U.dtype)
 
 
 def _per_channel(t: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """View a ``(C,)`` tensor so it broadcasts against ``X``."""
     return t.view(1, -1) if X.dim() == 2 else t.view(1, -1, 1, 1)
+
+
+def scale_shift(X: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                Z: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+    """``a * X + b``, plus ``c * Z`` when given; ``a``, ``b``, ``c`` per channel, shape ``(C,)``.
+
+    Written slice by slice: each slice of the output is produced by two or
+    three operations in a row that find it in cache, so that the output is
+    written to memory once. (``torch.addcmul(b, X, a)`` would be one
+    operation, but PyTorch's CPU loops vectorize an elementwise operation only
+    when at most one operand is broadcast along the innermost axis; with two
+    per-channel operands it runs as a scalar loop, several times slower than
+    ``mul`` then ``add`` on a batch that fits in cache.)
+    """
+    a, b = _per_channel(a, X), _per_channel(b, X)
+    c = None if c is None else _per_channel(c, X)
+    if torch.compiler.is_compiling():  # the compiler fuses these into one loop itself
+        return a * X + b if Z is None else a * X + b + c * Z
+    out = torch.empty_like(X)
+    for part in batch_slices(X):
+        o = out[part]
+        torch.mul(X[part], a, out=o)
+        o += b
+        if Z is not None:
+            o.addcmul_(Z[part], c)
+    return out
 
 
 class _BatchNormFunction(torch.autograd.Function):
@@ -87,8 +163,7 @@ class _BatchNormFunction(torch.autograd.Function):
     def forward(ctx, x, gamma, beta, mean_in, var_in, eps, training):
         count = x.numel() // x.shape[1]
         if training:
-            s1 = channel_sums(x).double()
-            s2 = channel_dot(x, x).double()
+            s1, s2 = channel_sum_and_dot(x, x)         # sum x, sum x^2 (float64)
             mean64 = s1 / count
             var64 = (s2 / count - mean64 * mean64).clamp_min(0.0)
             mean, var = mean64.to(x.dtype), var64.to(x.dtype)
@@ -96,8 +171,7 @@ class _BatchNormFunction(torch.autograd.Function):
             mean, var = mean_in.to(x.dtype, copy=True), var_in.to(x.dtype, copy=True)
         invstd = torch.rsqrt(var + eps)
         a = gamma * invstd
-        b = beta - a * mean
-        y = torch.addcmul(_per_channel(b, x), x, _per_channel(a, x))
+        y = scale_shift(x, a, beta - a * mean)          # y = a x + b
         ctx.save_for_backward(x, gamma, mean, invstd)
         ctx.training, ctx.count = training, count
         ctx.mark_non_differentiable(mean, var)
@@ -107,16 +181,15 @@ class _BatchNormFunction(torch.autograd.Function):
     def backward(ctx, dy, _dmean, _dvar):
         x, gamma, mean, invstd = ctx.saved_tensors
         dy = dy.contiguous()
-        sum_dy = channel_sums(dy)
+        sum_dy, sum_dy_x = (s.to(x.dtype) for s in channel_sum_and_dot(dy, x))
         # sum(dy * x_hat) = invstd * (sum(dy * x) - mean * sum(dy))
-        sum_dy_xhat = invstd * (channel_dot(dy, x) - mean * sum_dy)
+        sum_dy_xhat = invstd * (sum_dy_x - mean * sum_dy)
         a = gamma * invstd
         if ctx.training:
             # dx = a * (dy - mean(dy) - x_hat * mean(dy * x_hat)) = a*dy + b*x + c
             b = -a * invstd * sum_dy_xhat / ctx.count
             c = -a * sum_dy / ctx.count - b * mean
-            dx = torch.addcmul(_per_channel(c, x), x, _per_channel(b, x))
-            dx.addcmul_(dy, _per_channel(a, x))
+            dx = scale_shift(x, b, c, dy, a)
         else:
             dx = dy * _per_channel(a, x)  # mean and variance are constants
         return dx, sum_dy_xhat, sum_dy, None, None, None, None
