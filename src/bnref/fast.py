@@ -86,30 +86,35 @@ def batch_slices(X: torch.Tensor) -> list[slice]:
     return [slice(i, min(i + step, N)) for i in range(0, N, step)]
 
 
-def _dims(X: torch.Tensor) -> tuple[int, ...]:
-    """Every axis but the channel axis: ``(0,)`` for ``(N, C)``, ``(0, 2, 3)`` for ``(N, C, H, W)``."""
-    return (0,) if X.dim() == 2 else (0, 2, 3)
-
-
 def channel_sums(X: torch.Tensor) -> torch.Tensor:
-    """Per-channel sum of ``X`` (``(N, C)`` or ``(N, C, H, W)``), shape ``(C,)``."""
-    return X.sum(dim=_dims(X))
+    """Per-channel sum of ``X`` (``(N, C)`` or ``(N, C, H, W)``), shape ``(C,)``.
+
+    For 4-D input the contiguous ``H, W`` axes are summed first, then the
+    batch axis: faster on the CPU than one reduction over ``(0, 2, 3)``.
+    """
+    return X.sum(dim=0) if X.dim() == 2 else X.sum(dim=(2, 3)).sum(dim=0)
 
 
-def channel_sum_and_dot(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_sum_and_dot(U: torch.Tensor, V: torch.Tensor,
+                        scratch: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Per channel, :math:`\sum u` and :math:`\sum u\,v`, each of shape ``(C,)``, in float64.
 
     One loop over :func:`batch_slices`: each slice of ``U`` is read from
     memory once for both sums, and the product ``u * v`` is a slice-sized
     temporary that stays in cache. The slices' float32 sums are added in
-    float64.
+    float64. ``scratch``, a tensor with ``U``'s shape (the output about to be
+    written, say), lends its first slice to hold the products, so that no
+    memory is allocated for them; its contents are overwritten.
     """
-    dims = _dims(U)
     s_u = s_uv = 0.0
     for part in batch_slices(U):
         u, v = U[part], V[part]
-        s_u = s_u + u.sum(dim=dims).double()
-        s_uv = s_uv + (u * v).sum(dim=dims).double()
+        if scratch is None or torch.compiler.is_compiling():
+            uv = u * v
+        else:
+            uv = torch.mul(u, v, out=scratch[: u.shape[0]])
+        s_u = s_u + channel_sums(u).double()
+        s_uv = s_uv + channel_sums(uv).double()
     return s_u, s_uv
 
 
@@ -124,22 +129,24 @@ def _per_channel(t: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 
 def scale_shift(X: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-                Z: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+                Z: torch.Tensor | None = None, c: torch.Tensor | None = None,
+                *, out: torch.Tensor | None = None) -> torch.Tensor:
     """``a * X + b``, plus ``c * Z`` when given; ``a``, ``b``, ``c`` per channel, shape ``(C,)``.
 
-    Written slice by slice: each slice of the output is produced by two or
-    three operations in a row that find it in cache, so that the output is
-    written to memory once. (``torch.addcmul(b, X, a)`` would be one
-    operation, but PyTorch's CPU loops vectorize an elementwise operation only
-    when at most one operand is broadcast along the innermost axis; with two
-    per-channel operands it runs as a scalar loop, several times slower than
-    ``mul`` then ``add`` on a batch that fits in cache.)
+    Written slice by slice (into ``out`` if given, else a new tensor): each
+    slice of the output is produced by two or three operations in a row that
+    find it in cache, so that the output is written to memory once.
+    (``torch.addcmul(b, X, a)`` would be one operation, but PyTorch's CPU
+    loops vectorize an elementwise operation only when at most one operand is
+    broadcast along the innermost axis; with two per-channel operands it runs
+    as a scalar loop, several times slower than ``mul`` then ``add`` on a
+    batch that fits in cache.)
     """
     a, b = _per_channel(a, X), _per_channel(b, X)
     c = None if c is None else _per_channel(c, X)
     if torch.compiler.is_compiling():  # the compiler fuses these into one loop itself
         return a * X + b if Z is None else a * X + b + c * Z
-    out = torch.empty_like(X)
+    out = torch.empty_like(X) if out is None else out
     for part in batch_slices(X):
         o = out[part]
         torch.mul(X[part], a, out=o)
@@ -162,8 +169,9 @@ class _BatchNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, gamma, beta, mean_in, var_in, eps, training):
         count = x.numel() // x.shape[1]
+        y = torch.empty_like(x)
         if training:
-            s1, s2 = channel_sum_and_dot(x, x)         # sum x, sum x^2 (float64)
+            s1, s2 = channel_sum_and_dot(x, x, scratch=y)  # sum x, sum x^2 (float64)
             mean64 = s1 / count
             var64 = (s2 / count - mean64 * mean64).clamp_min(0.0)
             mean, var = mean64.to(x.dtype), var64.to(x.dtype)
@@ -171,7 +179,7 @@ class _BatchNormFunction(torch.autograd.Function):
             mean, var = mean_in.to(x.dtype, copy=True), var_in.to(x.dtype, copy=True)
         invstd = torch.rsqrt(var + eps)
         a = gamma * invstd
-        y = scale_shift(x, a, beta - a * mean)          # y = a x + b
+        y = scale_shift(x, a, beta - a * mean, out=y)   # y = a x + b
         ctx.save_for_backward(x, gamma, mean, invstd)
         ctx.training, ctx.count = training, count
         ctx.mark_non_differentiable(mean, var)
@@ -181,7 +189,8 @@ class _BatchNormFunction(torch.autograd.Function):
     def backward(ctx, dy, _dmean, _dvar):
         x, gamma, mean, invstd = ctx.saved_tensors
         dy = dy.contiguous()
-        sum_dy, sum_dy_x = (s.to(x.dtype) for s in channel_sum_and_dot(dy, x))
+        dx = torch.empty_like(x)
+        sum_dy, sum_dy_x = (s.to(x.dtype) for s in channel_sum_and_dot(dy, x, scratch=dx))
         # sum(dy * x_hat) = invstd * (sum(dy * x) - mean * sum(dy))
         sum_dy_xhat = invstd * (sum_dy_x - mean * sum_dy)
         a = gamma * invstd
@@ -189,9 +198,9 @@ class _BatchNormFunction(torch.autograd.Function):
             # dx = a * (dy - mean(dy) - x_hat * mean(dy * x_hat)) = a*dy + b*x + c
             b = -a * invstd * sum_dy_xhat / ctx.count
             c = -a * sum_dy / ctx.count - b * mean
-            dx = scale_shift(x, b, c, dy, a)
+            dx = scale_shift(x, b, c, dy, a, out=dx)
         else:
-            dx = dy * _per_channel(a, x)  # mean and variance are constants
+            dx = torch.mul(dy, _per_channel(a, x), out=dx)  # mean and variance are constants
         return dx, sum_dy_xhat, sum_dy, None, None, None, None
 
 
