@@ -102,9 +102,9 @@ def channel_sum_and_dot(U: torch.Tensor, V: torch.Tensor,
     One loop over :func:`batch_slices`: each slice of ``U`` is read from
     memory once for both sums, and the product ``u * v`` is a slice-sized
     temporary that stays in cache. The slices' sums (in ``U``'s dtype) are
-    added in float64. ``scratch``, a tensor with ``U``'s shape (the output about to be
-    written, say), lends its first slice to hold the products, so that no
-    memory is allocated for them; its contents are overwritten.
+    added in float64. ``scratch``, a tensor with ``U``'s shape (the output
+    about to be written, say), lends its first slice to hold the products, so
+    that no memory is allocated for them; its contents are overwritten.
     """
     s_u = s_uv = 0.0
     for part in batch_slices(U):
