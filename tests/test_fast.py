@@ -130,13 +130,20 @@ def test_errors_say_what_was_expected(device):
         fast.batch_norm(X.long(), gamma, beta, mean, var, 1e-5, 0.9, training=True)
 
 
-# --- slicing: on the CPU the batch is walked in slices of SLICE_ELEMENTS elements
+# --- slicing: on the CPU a batch of more than WHOLE_BATCH_ELEMENTS elements is
+# walked in slices of SLICE_ELEMENTS elements
+
+def slice_small_batches(mp: pytest.MonkeyPatch, limit: int) -> None:
+    """Make the tests' small batches take the sliced path: slices of ``limit`` elements."""
+    mp.setattr(fast, "SLICE_ELEMENTS", limit)
+    mp.setattr(fast, "WHOLE_BATCH_ELEMENTS", 0)
+
 
 def test_batch_slices_cover_the_batch_in_order():
     for N, per_sample, limit in [(7, 12, 30), (10, 126, 40), (16, 5, 12), (3, 4, 1000)]:
         X = torch.empty(N, per_sample)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(fast, "SLICE_ELEMENTS", limit)
+            slice_small_batches(mp, limit)
             parts = fast.batch_slices(X)
         assert [i for p in parts for i in range(N)[p]] == list(range(N))
         step = max(1, limit // per_sample)
@@ -151,7 +158,7 @@ SLICED = [((7, 3, 2, 2), 30), ((5, 3, 6, 7), 40), ((16, 5), 12)]
 @pytest.mark.parametrize("shape,limit", SLICED)
 @pytest.mark.parametrize("training", [True, False])
 def test_sliced_matches_torch_outputs_and_gradients(shape, limit, training, device, monkeypatch):
-    monkeypatch.setattr(fast, "SLICE_ELEMENTS", limit)
+    slice_small_batches(monkeypatch, limit)
     if device == "cpu":
         assert len(fast.batch_slices(torch.empty(shape))) > 1
     X, mean, var, new_mean, new_var = check_against_torch(shape, training, device)
@@ -165,13 +172,13 @@ def test_sliced_matches_torch_outputs_and_gradients(shape, limit, training, devi
 
 @pytest.mark.parametrize("shape,limit", SLICED)
 def test_sliced_gradcheck_float64(shape, limit, monkeypatch):
-    monkeypatch.setattr(fast, "SLICE_ELEMENTS", limit)
+    slice_small_batches(monkeypatch, limit)
     assert len(fast.batch_slices(torch.empty(shape))) > 1
     gradcheck_float64(shape, True, "cpu")
 
 
 def test_channel_sum_and_dot_over_slices(monkeypatch):
-    monkeypatch.setattr(fast, "SLICE_ELEMENTS", 40)
+    slice_small_batches(monkeypatch, 40)
     g = torch.Generator().manual_seed(0)
     U, V = torch.randn(9, 3, 4, 5, generator=g), torch.randn(9, 3, 4, 5, generator=g)
     s_u, s_uv = fast.channel_sum_and_dot(U, V)
@@ -183,9 +190,16 @@ def test_channel_sum_and_dot_over_slices(monkeypatch):
     torch.testing.assert_close(fast.channel_dot(U, V), (U * V).sum(dim=(0, 2, 3)))
 
 
+def test_whole_batch_up_to_the_limit():
+    per_sample = 3 * 10 * 10
+    fits = fast.WHOLE_BATCH_ELEMENTS // per_sample
+    assert fast.batch_slices(torch.empty(fits, 3, 10, 10)) == [slice(0, fits)]
+    assert len(fast.batch_slices(torch.empty(fits + 1, 3, 10, 10))) > 1
+
+
 def test_one_slice_under_torch_compile():
-    X = torch.empty(1000, 3, 10, 10)
-    assert len(fast.batch_slices(X)) == 2
+    X = torch.empty(4000, 3, 10, 10)
+    assert len(fast.batch_slices(X)) == 5
     compiled = torch.compile(lambda X: X * len(fast.batch_slices(X)), backend="eager",
                              fullgraph=True)
-    assert torch.equal(compiled(torch.ones(1000, 3, 10, 10))[0, 0, 0], torch.ones(10))
+    assert torch.equal(compiled(torch.ones(4000, 3, 10, 10))[0, 0, 0], torch.ones(10))

@@ -169,7 +169,8 @@ def full_size_ops(impl: str, mode: str, shape: tuple[int, ...] = (8, 4, 6, 6)) -
             return out
 
     call = make_call(impl, mode, shape, "cpu")
-    with mock.patch.object(fast, "SLICE_ELEMENTS", 1), Record() as record:
+    with mock.patch.object(fast, "SLICE_ELEMENTS", 1), \
+            mock.patch.object(fast, "WHOLE_BATCH_ELEMENTS", 0), Record() as record:
         call()
     return record.ops
 

@@ -29,12 +29,19 @@ times as eager PyTorch allows:
   written as ``dx = a * dy + b * x + c`` with per-channel ``a, b, c``.
 
 Eager PyTorch runs one operation at a time, and each reads its inputs from
-memory and writes its output back. On the CPU this variant therefore walks the
-batch in slices of about 1 MB (:func:`batch_slices`): the reductions, and the
-two or three operations that write a slice of ``y`` or ``dx``, run one after
-the other on the same slice while it is still in cache, so that main memory
-sees about one read of each input per loop and one write of each output, as
-with a fused kernel.
+memory and writes its output back. On the CPU this variant therefore walks a
+large batch in slices of about 1 MB (:func:`batch_slices`): the reductions,
+and the two or three operations that write a slice of ``y`` or ``dx``, run one
+after the other on the same slice while it is still in cache, so that main
+memory sees about one read of each input per loop and one write of each
+output, as with a fused kernel. A batch of at most 4 MB is one slice: it stays
+in the processor's last-level cache between operations anyway, and each
+operation costs several microseconds before it touches any data, so a loop of
+slices would only add operations.
+
+For the same reason the code keeps the number of operations small: at the
+shapes of LeNet's BatchNorm layers (a few hundred kilobytes) the time goes to
+launching operations, not to moving data.
 
 The price of single-pass statistics: :math:`S_2/M-\hat\mu^2` cancels digits
 when the mean is large next to the standard deviation; the error grows as
@@ -58,32 +65,49 @@ from bnref._checks import check_batch_norm_args
 from bnref.batch_norm import BatchNorm
 
 __all__ = ["batch_norm", "FastBatchNorm", "batch_slices", "channel_sums",
-           "channel_sum_and_dot", "channel_dot", "scale_shift", "SLICE_ELEMENTS"]
+           "channel_sum_and_dot", "channel_dot", "scale_shift", "SLICE_ELEMENTS",
+           "WHOLE_BATCH_ELEMENTS"]
 
 
-#: On the CPU, the batch is processed in slices of at most this many elements
-#: (1 MB of float32), so that the second and later passes over a slice find
-#: it in the core's cache instead of main memory.
+#: On the CPU, a large batch is processed in slices of at most this many
+#: elements (1 MB of float32), so that the second and later passes over a
+#: slice find it in the core's cache instead of main memory.
 SLICE_ELEMENTS = 1 << 18
+
+#: A batch of at most this many elements (4 MB of float32) is one slice: it
+#: stays in the last-level cache between passes, and slicing it would only
+#: add operations.
+WHOLE_BATCH_ELEMENTS = 1 << 20
 
 
 def batch_slices(X: torch.Tensor) -> list[slice]:
     """Slices of the batch axis of ``X``, each of at most :data:`SLICE_ELEMENTS` elements.
 
-    A slice holds at least one sample. On a GPU, and under ``torch.compile``
-    (which fuses the passes itself), the whole batch is one slice.
+    A slice holds at least one sample. A batch of at most
+    :data:`WHOLE_BATCH_ELEMENTS` elements is one slice; so is any batch on a
+    GPU, or under ``torch.compile`` (which fuses the passes itself).
 
     Example:
-        >>> batch_slices(torch.empty(5, 3, 10, 10))  # 300 elements per sample
-        [slice(0, 5, None)]
-        >>> batch_slices(torch.empty(1000, 3, 10, 10))  # 873 samples fit in a slice
-        [slice(0, 873, None), slice(873, 1000, None)]
+        >>> batch_slices(torch.empty(1000, 3, 10, 10))  # 300,000 elements: one slice
+        [slice(0, 1000, None)]
+        >>> batch_slices(torch.empty(4000, 3, 10, 10))  # 873 samples fit in a slice
+        [slice(0, 873, None), slice(873, 1746, None), slice(1746, 2619, None), slice(2619, 3492, None), slice(3492, 4000, None)]
     """
     N = X.shape[0]
-    if X.device.type != "cpu" or torch.compiler.is_compiling():
+    if (X.device.type != "cpu" or torch.compiler.is_compiling()
+            or X.numel() <= WHOLE_BATCH_ELEMENTS):
         return [slice(0, N)]
     step = max(1, SLICE_ELEMENTS // max(1, X[0].numel()))
     return [slice(i, min(i + step, N)) for i in range(0, N, step)]
+
+
+def _in_slices(*tensors: torch.Tensor | None):
+    """For each of :func:`batch_slices` of the first tensor, that slice of every
+    tensor (``None`` stays ``None``); the tensors themselves when there is one slice."""
+    parts = batch_slices(tensors[0])
+    if len(parts) == 1:
+        return [tensors]
+    return [tuple(None if t is None else t[part] for t in tensors) for part in parts]
 
 
 def channel_sums(X: torch.Tensor) -> torch.Tensor:
@@ -106,15 +130,13 @@ def channel_sum_and_dot(U: torch.Tensor, V: torch.Tensor,
     about to be written, say), lends its first slice to hold the products, so
     that no memory is allocated for them; its contents are overwritten.
     """
-    s_u = s_uv = 0.0
-    for part in batch_slices(U):
-        u, v = U[part], V[part]
-        if scratch is None or torch.compiler.is_compiling():
-            uv = u * v
-        else:
-            uv = torch.mul(u, v, out=scratch[: u.shape[0]])
-        s_u = s_u + channel_sums(u).double()
-        s_uv = s_uv + channel_sums(uv).double()
+    if scratch is not None and torch.compiler.is_compiling():
+        scratch = None
+    s_u = s_uv = None
+    for u, v, buf in _in_slices(U, V, scratch):
+        uv = u * v if buf is None else torch.mul(u, v, out=buf[: u.shape[0]])
+        su, suv = channel_sums(u).double(), channel_sums(uv).double()
+        s_u, s_uv = (su, suv) if s_u is None else (s_u + su, s_uv + suv)
     return s_u, s_uv
 
 
@@ -136,23 +158,26 @@ def scale_shift(X: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
     Written slice by slice (into ``out`` if given, else a new tensor): each
     slice of the output is produced by two or three operations in a row that
     find it in cache, so that the output is written to memory once.
-    (``torch.addcmul(b, X, a)`` would be one operation, but PyTorch's CPU
-    loops vectorize an elementwise operation only when at most one operand is
-    broadcast along the innermost axis; with two per-channel operands it runs
-    as a scalar loop, several times slower than ``mul`` then ``add`` on a
-    batch that fits in cache.)
+    For 4-D ``X``, ``torch.addcmul(b, X, a)`` would be one operation, but
+    PyTorch's CPU loops vectorize an elementwise operation only when at most
+    one operand is broadcast along the innermost axis; with two per-channel
+    operands it runs as a scalar loop, several times slower than ``mul`` then
+    ``add`` on a batch that fits in cache. For 2-D ``X`` the per-feature
+    operands vary along the innermost axis, and ``addcmul`` is one fast loop.
     """
     a, b = _per_channel(a, X), _per_channel(b, X)
     c = None if c is None else _per_channel(c, X)
     if torch.compiler.is_compiling():  # the compiler fuses these into one loop itself
         return a * X + b if Z is None else a * X + b + c * Z
     out = torch.empty_like(X) if out is None else out
-    for part in batch_slices(X):
-        o = out[part]
-        torch.mul(X[part], a, out=o)
-        o += b
-        if Z is not None:
-            o.addcmul_(Z[part], c)
+    for x, z, o in _in_slices(X, Z, out):
+        if X.dim() == 2:  # per-feature operands vary along the innermost axis: one loop
+            torch.addcmul(b, x, a, out=o)
+        else:
+            torch.mul(x, a, out=o)
+            o += b
+        if z is not None:
+            o.addcmul_(z, c)
     return out
 
 
@@ -173,31 +198,33 @@ class _BatchNormFunction(torch.autograd.Function):
         if training:
             s1, s2 = channel_sum_and_dot(x, x, scratch=y)  # sum x, sum x^2 (float64)
             mean64 = s1 / count
-            var64 = (s2 / count - mean64 * mean64).clamp_min(0.0)
+            var64 = torch.addcmul(s2 / count, mean64, mean64, value=-1).clamp_min_(0.0)
             mean, var = mean64.to(x.dtype), var64.to(x.dtype)
         else:
             mean, var = mean_in.to(x.dtype, copy=True), var_in.to(x.dtype, copy=True)
-        invstd = torch.rsqrt(var + eps)
+        invstd = (var + eps).rsqrt_()
         a = gamma * invstd
-        y = scale_shift(x, a, beta - a * mean, out=y)   # y = a x + b
-        ctx.save_for_backward(x, gamma, mean, invstd)
+        y = scale_shift(x, a, torch.addcmul(beta, a, mean, value=-1), out=y)  # y = a x + b
+        ctx.save_for_backward(x, a, mean, invstd)
         ctx.training, ctx.count = training, count
         ctx.mark_non_differentiable(mean, var)
+        ctx.set_materialize_grads(False)  # no zero tensors for mean's and var's gradients
         return y, mean, var
 
     @staticmethod
     def backward(ctx, dy, _dmean, _dvar):
-        x, gamma, mean, invstd = ctx.saved_tensors
+        if dy is None:  # y did not reach the loss
+            return None, None, None, None, None, None, None
+        x, a, mean, invstd = ctx.saved_tensors
         dy = dy.contiguous()
         dx = torch.empty_like(x)
         sum_dy, sum_dy_x = (s.to(x.dtype) for s in channel_sum_and_dot(dy, x, scratch=dx))
         # sum(dy * x_hat) = invstd * (sum(dy * x) - mean * sum(dy))
-        sum_dy_xhat = invstd * (sum_dy_x - mean * sum_dy)
-        a = gamma * invstd
+        sum_dy_xhat = torch.addcmul(sum_dy_x, mean, sum_dy, value=-1).mul_(invstd)
         if ctx.training:
             # dx = a * (dy - mean(dy) - x_hat * mean(dy * x_hat)) = a*dy + b*x + c
-            b = -a * invstd * sum_dy_xhat / ctx.count
-            c = -a * sum_dy / ctx.count - b * mean
+            b = (a * invstd).mul_(sum_dy_xhat).mul_(-1.0 / ctx.count)
+            c = torch.addcmul((a * sum_dy).mul_(-1.0 / ctx.count), b, mean, value=-1)
             dx = scale_shift(x, b, c, dy, a, out=dx)
         else:
             dx = torch.mul(dy, _per_channel(a, x), out=dx)  # mean and variance are constants
@@ -241,19 +268,25 @@ def batch_norm(
     if training is None:
         training = torch.is_grad_enabled()
     check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
-    compute_dtype = torch.promote_types(X.dtype, torch.float32)
-    x = X.to(compute_dtype).contiguous()
+    dtype = torch.promote_types(X.dtype, torch.float32)  # the compute dtype
     C = X.shape[1]
     Y, mean, var = _BatchNormFunction.apply(
-        x, gamma.reshape(C).to(compute_dtype), beta.reshape(C).to(compute_dtype),
+        _as(X, dtype).contiguous(), _as(gamma.reshape(C), dtype), _as(beta.reshape(C), dtype),
         moving_mean.reshape(C), moving_var.reshape(C), float(eps), bool(training),
     )
     if training:
-        with torch.no_grad():
-            new_mean = momentum * moving_mean + (1.0 - momentum) * mean.view(moving_mean.shape)
-            new_var = momentum * moving_var + (1.0 - momentum) * var.view(moving_var.shape)
-        moving_mean, moving_var = new_mean.to(moving_mean.dtype), new_var.to(moving_var.dtype)
-    return Y.to(X.dtype), moving_mean.detach(), moving_var.detach()
+        with torch.no_grad():  # lerp(s, e, w) = s + w (e - s) = w e + (1 - w) s
+            new_mean = torch.lerp(_as(mean, moving_mean.dtype).view(moving_mean.shape),
+                                  moving_mean, momentum)
+            new_var = torch.lerp(_as(var, moving_var.dtype).view(moving_var.shape),
+                                 moving_var, momentum)
+        moving_mean, moving_var = new_mean, new_var
+    return _as(Y, X.dtype), moving_mean.detach(), moving_var.detach()
+
+
+def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` in ``dtype`` (``t`` itself when it already is: no operation dispatched)."""
+    return t if t.dtype == dtype else t.to(dtype)
 
 
 class FastBatchNorm(BatchNorm):
