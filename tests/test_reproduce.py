@@ -130,11 +130,13 @@ def test_bn_impl_swaps_lenet_bn_layers_only():
     assert len(r["net1_gamma"]) == 6
 
 
-@pytest.mark.parametrize("bn, first_conv", [("note", "torch"), ("fast", "one_channel")])
-def test_throughput_counts_the_examples_it_trains_on(bn, first_conv):
-    r = reproduce.measure_throughput("fast", bn, first_conv=first_conv, device="cpu", max_steps=3)
+@pytest.mark.parametrize("bn, first_conv, pool", [("note", "torch", "torch"),
+                                                  ("fast", "one_channel", "2x2")])
+def test_throughput_counts_the_examples_it_trains_on(bn, first_conv, pool):
+    r = reproduce.measure_throughput("fast", bn, first_conv=first_conv, pool=pool, device="cpu",
+                                     max_steps=3)
     assert r["steps"] == 3 and r["examples"] == 3 * 256
-    assert r["batch_norm"] == bn and r["data_path"] == "fast" and r["first_conv"] == first_conv
+    assert reproduce.setting(r) == ("fast", bn, first_conv, pool)
     # wall time also holds the test-set evaluation; the step rate does not
     assert r["wall_seconds"] > r["train_seconds"]
     assert r["wall_examples_per_sec"] < r["step_examples_per_sec"]
@@ -143,10 +145,14 @@ def test_throughput_counts_the_examples_it_trains_on(bn, first_conv):
 
 def test_throughput_runs_go_from_the_notes_setup_to_the_fast_path():
     runs = reproduce.THROUGHPUT_RUNS
-    assert runs[0] == reproduce.NOTE_SETUP == ("d2l", "note", "torch")
-    assert reproduce.FAST_PATH in runs and reproduce.FAST_PATH[0] == "fast"
-    assert {data for data, _, _ in runs} == {"d2l", "fast"}
-    assert {conv for _, _, conv in runs} == set(reproduce.FIRST_CONVS)
+    assert runs[0] == reproduce.NOTE_SETUP == ("d2l", "note", "torch", "torch")
+    assert reproduce.FAST_PATH in runs and reproduce.FAST_PATH == ("fast", "fast", "one_channel",
+                                                                   "2x2")
+    assert {data for data, _, _, _ in runs} == {"d2l", "fast"}
+    assert {conv for _, _, conv, _ in runs} == set(reproduce.FIRST_CONVS)
+    assert {pool for _, _, _, pool in runs} == set(reproduce.POOLS)
+    # PyTorch's BatchNorm with the fast path's other layers: the reference
+    assert ("fast", "torch", "one_channel", "2x2") in runs
     # every later run changes one thing from some run before it
     for i, run in enumerate(runs[1:], start=1):
         assert any(sum(a != b for a, b in zip(run, earlier)) == 1 for earlier in runs[:i]), run
@@ -158,9 +164,20 @@ def test_unknown_first_conv_is_refused():
         reproduce.measure_throughput("fast", "fast", first_conv="nhwc", device="cpu", max_steps=1)
 
 
+def test_unknown_pool_is_refused():
+    with pytest.raises(ValueError, match="pool must be one of torch, 2x2; got 'avg'"):
+        reproduce.measure_throughput("fast", "fast", pool="avg", device="cpu", max_steps=1)
+
+
 def test_first_conv_is_timed_both_ways():
     ms = reproduce.time_first_conv(device="cpu", batch_size=32, min_run_time=0.05)
     assert set(ms) == set(reproduce.FIRST_CONVS)
+    assert all(v > 0 for v in ms.values())
+
+
+def test_first_pool_is_timed_both_ways():
+    ms = reproduce.time_first_pool(device="cpu", batch_size=32, min_run_time=0.05)
+    assert set(ms) == set(reproduce.POOLS)
     assert all(v > 0 for v in ms.values())
 
 
@@ -191,13 +208,14 @@ def test_committed_throughput_matches_the_code_that_made_it():
         assert r["examples"] == 60000 and r["batch_size"] == 256
     # the medians and the ratio are recomputed from the runs, not copied
     assert data["medians"] == reproduce.throughput_medians(data["runs"])
-    assert [(m["data_path"], m["batch_norm"], m["first_conv"]) for m in data["medians"]] == settings
-    by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in data["medians"]}
+    assert [reproduce.setting(m) for m in data["medians"]] == settings
+    by = {reproduce.setting(m): m for m in data["medians"]}
     assert data["ratio_fast_over_note"] == pytest.approx(
         by[reproduce.FAST_PATH]["wall_examples_per_sec"]
         / by[reproduce.NOTE_SETUP]["wall_examples_per_sec"])
     assert tuple(data["fast_path"]) == reproduce.FAST_PATH
     assert [p["first_conv"] for p in data["step_profiles"]] == list(reproduce.FIRST_CONVS)
+    assert set(data["first_pool_ms"]) == set(reproduce.POOLS)
 
 
 def test_throughput_rounds_must_be_positive():

@@ -90,8 +90,13 @@ __all__ = [
     "profile_step",
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
+    "FAST_PATH",
+    "FIRST_CONVS",
+    "POOLS",
+    "setting",
     "throughput_medians",
     "time_first_conv",
+    "time_first_pool",
     "note_lines",
     "run",
     "summary_table",
@@ -226,28 +231,42 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
 #: whose weight gradient oneDNN computes without padding one channel to eight)
 FIRST_CONVS = ("torch", "one_channel")
 
-#: ``--throughput``: (data path, BatchNorm implementation, first convolution),
-#: one epoch each. The first is the note's own run; each of the next four
-#: changes one thing from a run above it, and the fifth is bnref's fast training path
-#: (:data:`FAST_PATH`). PyTorch's BatchNorm, with either first convolution, is
-#: the reference.
-THROUGHPUT_RUNS = (("d2l", "note", "torch"), ("d2l", "fast", "torch"),
-                   ("fast", "note", "torch"), ("fast", "fast", "torch"),
-                   ("fast", "fast", "one_channel"),
-                   ("fast", "torch", "torch"), ("fast", "torch", "one_channel"))
+#: the max poolings ``--throughput`` compares: ``nn.MaxPool2d(2, 2)`` as the note
+#: builds it, or :class:`bnref.fast_pool.MaxPool2x2` (the same values, indices
+#: and gradients, from vectorized elementwise operations)
+POOLS = ("torch", "2x2")
+
+#: ``--throughput``: (data path, BatchNorm implementation, first convolution,
+#: max pooling), one epoch each. The first is the note's own run; each of the
+#: next five changes one thing from a run above it, and the sixth is bnref's
+#: fast training path (:data:`FAST_PATH`). PyTorch's BatchNorm, with the
+#: note's layers and with the fast path's, is the reference.
+THROUGHPUT_RUNS = (("d2l", "note", "torch", "torch"), ("d2l", "fast", "torch", "torch"),
+                   ("fast", "note", "torch", "torch"), ("fast", "fast", "torch", "torch"),
+                   ("fast", "fast", "one_channel", "torch"),
+                   ("fast", "fast", "one_channel", "2x2"),
+                   ("fast", "torch", "torch", "torch"), ("fast", "torch", "one_channel", "torch"),
+                   ("fast", "torch", "one_channel", "2x2"))
 NOTE_SETUP = THROUGHPUT_RUNS[0]
-FAST_PATH = ("fast", "fast", "one_channel")
+FAST_PATH = ("fast", "fast", "one_channel", "2x2")
 
 
-def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "torch", device,
-                       batch_size: int = 256, max_steps: int | None = None,
-                       seed: int = 0) -> dict:
+def setting(r: dict) -> tuple[str, str, str, str]:
+    """(data path, BatchNorm, first convolution, max pooling) of a ``--throughput``
+    record (files written before the pooling was compared used PyTorch's)."""
+    return r["data_path"], r["batch_norm"], r["first_conv"], r.get("pool", "torch")
+
+
+def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "torch",
+                       pool: str = "torch", device, batch_size: int = 256,
+                       max_steps: int | None = None, seed: int = 0) -> dict:
     """Train LeNet-BN for one epoch, as ``train_ch6`` does, and time it.
 
     ``data_path`` is ``"d2l"`` (``DataLoader``, ``ToTensor`` per image, worker
     processes) or ``"fast"`` (the split held as one tensor, batches sliced
     from it); ``bn`` picks the BatchNorm layers (:func:`bnref.models.lenet_bn_with`)
-    and ``first_conv`` the first convolution (:data:`FIRST_CONVS`).
+    ``first_conv`` the first convolution (:data:`FIRST_CONVS`) and ``pool``
+    the two max poolings (:data:`POOLS`).
 
     ``wall_examples_per_sec`` is the training examples over everything a
     reader waits for in that epoch: fetching each batch (for the d2l path:
@@ -261,7 +280,7 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "
 
     device = torch.device(device)
     torch.manual_seed(seed)
-    net = _lenet_bn(bn, first_conv)
+    net = _lenet_bn(bn, first_conv, pool)
     train_iter, test_iter = _loaders(data_path, batch_size, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
@@ -276,6 +295,7 @@ def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "
         "data_path": data_path,
         "batch_norm": bn,
         "first_conv": first_conv,
+        "pool": pool,
         "model": "lenet_bn",
         "batch_size": batch_size,
         "steps": steps,
@@ -303,7 +323,8 @@ STEP_PARTS = {
 
 
 def throughput_medians(runs: list[dict]) -> list[dict]:
-    """Per setting (data path, BatchNorm, first convolution), in the order first met:
+    """Per :func:`setting` (data path, BatchNorm, first convolution, pooling), in the order
+    first met:
     the median, min and max of the wall and step examples/sec over its rounds.
 
     Example:
@@ -313,15 +334,18 @@ def throughput_medians(runs: list[dict]) -> list[dict]:
         >>> m, = throughput_medians(runs)
         >>> m["wall_examples_per_sec"], m["wall_min"], m["wall_max"], m["step_examples_per_sec"], m["rounds"]
         (200.0, 100.0, 300.0, 400.0, 3)
+        >>> m["pool"]
+        'torch'
     """
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["data_path"], r["batch_norm"], r["first_conv"]), []).append(r)
+        groups.setdefault(setting(r), []).append(r)
     out = []
-    for (data_path, bn, first_conv), rs in groups.items():
+    for (data_path, bn, first_conv, pool), rs in groups.items():
         wall = [r["wall_examples_per_sec"] for r in rs]
         step = [r["step_examples_per_sec"] for r in rs]
         out.append({"data_path": data_path, "batch_norm": bn, "first_conv": first_conv,
+                    "pool": pool,
                     "num_workers": rs[0].get("num_workers"), "batch_size": rs[0].get("batch_size"),
                     "rounds": len(rs), "wall_examples_per_sec": statistics.median(wall),
                     "wall_min": min(wall), "wall_max": max(wall),
@@ -329,15 +353,21 @@ def throughput_medians(runs: list[dict]) -> list[dict]:
     return out
 
 
-def _lenet_bn(bn: str, first_conv: str) -> torch.nn.Sequential:
-    """LeNet-BN with BatchNorm implementation ``bn`` and first convolution ``first_conv``."""
+def _lenet_bn(bn: str, first_conv: str, pool: str = "torch") -> torch.nn.Sequential:
+    """LeNet-BN with BatchNorm implementation ``bn``, first convolution ``first_conv`` and
+    max poolings ``pool``."""
     from bnref.fast_conv import with_one_channel_conv
+    from bnref.fast_pool import with_max_pool2x2
     from bnref.models import lenet_bn_with
 
     if first_conv not in FIRST_CONVS:
         raise ValueError(f"first_conv must be one of {', '.join(FIRST_CONVS)}; got {first_conv!r}")
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}; got {pool!r}")
     net = lenet_bn_with(bn)
-    return with_one_channel_conv(net) if first_conv == "one_channel" else net
+    if first_conv == "one_channel":
+        net = with_one_channel_conv(net)
+    return with_max_pool2x2(net) if pool == "2x2" else net
 
 
 def time_first_conv(*, device, batch_size: int = 256, min_run_time: float = 1.0) -> dict:
@@ -364,6 +394,36 @@ def time_first_conv(*, device, batch_size: int = 256, min_run_time: float = 1.0)
         def call(conv=conv):
             conv(X).backward(dY)
             conv.weight.grad = conv.bias.grad = None
+        timer = benchmark.Timer("call()", globals={"call": call},
+                                num_threads=torch.get_num_threads())
+        out[name] = timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+    return out
+
+
+def time_first_pool(*, device, batch_size: int = 256, min_run_time: float = 1.0) -> dict:
+    """Milliseconds for the forward and backward of LeNet-BN's first max pooling, both ways.
+
+    One call pools a ``(batch_size, 6, 24, 24)`` batch of sigmoid outputs
+    whose border is blank (one value, as a Fashion-MNIST image's background
+    gives: ties in most windows) and runs the backward, timed by
+    ``torch.utils.benchmark`` (median of its blocked runs). Returns
+    ``{"torch": ms, "2x2": ms}``.
+    """
+    from torch.utils import benchmark
+
+    from bnref.fast_pool import MaxPool2x2
+
+    device = torch.device(device)
+    torch.manual_seed(0)
+    X = torch.full((batch_size, 6, 24, 24), 0.5, device=device)
+    X[:, :, 4:20, 4:20] = torch.rand(batch_size, 6, 16, 16, device=device)
+    X.requires_grad_()
+    dY = torch.randn(batch_size, 6, 12, 12, device=device)
+    out = {}
+    for name, pool in (("torch", torch.nn.MaxPool2d(2, 2)), ("2x2", MaxPool2x2())):
+        def call(pool=pool):
+            pool(X).backward(dY)
+            X.grad = None
         timer = benchmark.Timer("call()", globals={"call": call},
                                 num_threads=torch.get_num_threads())
         out[name] = timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
@@ -480,27 +540,33 @@ def run(args: argparse.Namespace) -> int:
         runs = []
         # round-major: a slow spell of the machine touches every setting alike
         for round_ in range(args.rounds):
-            for data_path, bn, first_conv in THROUGHPUT_RUNS:
-                r = measure_throughput(data_path, bn, first_conv=first_conv, device=device,
-                                       batch_size=args.batch_size, max_steps=args.max_steps)
+            for data_path, bn, first_conv, pool in THROUGHPUT_RUNS:
+                r = measure_throughput(data_path, bn, first_conv=first_conv, pool=pool,
+                                       device=device, batch_size=args.batch_size,
+                                       max_steps=args.max_steps)
                 print(f"round {round_ + 1}/{args.rounds}: {data_path:>4} data, {bn:5} BatchNorm, "
-                      f"{first_conv:11} conv1: {r['wall_examples_per_sec']:8.1f} examples/sec "
+                      f"{first_conv:11} conv1, {pool:5} pool: "
+                      f"{r['wall_examples_per_sec']:8.1f} examples/sec "
                       f"(wall), {r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
                 runs.append({**r, "round": round_})
         medians = throughput_medians(runs)
-        by = {(m["data_path"], m["batch_norm"], m["first_conv"]): m for m in medians}
+        by = {setting(m): m for m in medians}
         ratio = by[FAST_PATH]["wall_examples_per_sec"] / by[NOTE_SETUP]["wall_examples_per_sec"]
         print(f"bnref fast path / the note's run (wall, median of {args.rounds} rounds): "
               f"{ratio:.2f}x")
         conv_ms = time_first_conv(device=device, batch_size=args.batch_size)
         print("first convolution, forward + backward: "
               + ", ".join(f"{k} {v:.2f} ms" for k, v in conv_ms.items()), flush=True)
+        pool_ms = time_first_pool(device=device, batch_size=args.batch_size)
+        print("first max pooling, forward + backward: "
+              + ", ".join(f"{k} {v:.2f} ms" for k, v in pool_ms.items()), flush=True)
         profiles = [profile_step("torch", first_conv=c, device=device, batch_size=args.batch_size)
                     for c in FIRST_CONVS]
         _write(out, {**env, "wall_seconds": time.perf_counter() - start, "rounds": args.rounds,
                      "runs": runs, "medians": medians,
                      "fast_path": list(FAST_PATH), "ratio_fast_over_note": ratio,
-                     "first_conv_ms": conv_ms, "step_profiles": profiles})
+                     "first_conv_ms": conv_ms, "first_pool_ms": pool_ms,
+                     "step_profiles": profiles})
         return 0
 
     out = args.out or RESULTS / f"reproduce-{device.type}.json"
@@ -617,22 +683,25 @@ def throughput_table(path: str | Path) -> None:
     print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {data['device']} "
           f"({data['device_name']}, {data['cpu_count']} cores); "
           + (f"medians of {data['rounds']} rounds" if data["rounds"] > 1 else "one round"))
-    print("data            BatchNorm  conv1        wall ex/s (min-max)      step ex/s  "
+    print("data            BatchNorm  conv1        pool   wall ex/s (min-max)      step ex/s  "
           "x note's run")
     for m in medians:
         workers = "" if m["num_workers"] is None else f" ({m['num_workers']} workers)"
         spread = f"({m['wall_min']:.0f}-{m['wall_max']:.0f})"
-        print(f"{m['data_path'] + workers:<15} {m['batch_norm']:<10} {m['first_conv']:<11} "
-              f"{m['wall_examples_per_sec']:10.1f} {spread:<13} {m['step_examples_per_sec']:10.1f}"
+        print(f"{m['data_path'] + workers:<15} {m['batch_norm']:<10} {m['first_conv']:<11}  "
+              f"{setting(m)[3]:<5} {m['wall_examples_per_sec']:10.1f} {spread:<13} "
+              f"{m['step_examples_per_sec']:10.1f}"
               f" {m['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
-    data_path, bn, conv = data["fast_path"]
-    print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1) / the note's run "
-          f"(d2l data, note BatchNorm, torch conv1), wall: {data['ratio_fast_over_note']:.2f}x")
-    def rounds_of(setting):
-        return [r for r in data["runs"]
-                if (r["data_path"], r["batch_norm"], r["first_conv"]) == tuple(setting)]
+    data_path, bn, conv, pool = setting(dict(zip(("data_path", "batch_norm", "first_conv",
+                                                  "pool"), data["fast_path"])))
+    print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1, {pool} pool) / "
+          f"the note's run (d2l data, note BatchNorm, torch conv1, torch pool), wall: "
+          f"{data['ratio_fast_over_note']:.2f}x")
 
-    fast, note = rounds_of(data["fast_path"]), rounds_of(NOTE_SETUP)
+    def rounds_of(wanted):
+        return [r for r in data["runs"] if setting(r) == wanted]
+
+    fast, note = rounds_of((data_path, bn, conv, pool)), rounds_of(NOTE_SETUP)
     print("  round by round: " + ", ".join(
         f"{f['wall_examples_per_sec'] / n['wall_examples_per_sec']:.2f}x"
         for f, n in zip(fast, note)))
@@ -640,6 +709,11 @@ def throughput_table(path: str | Path) -> None:
     print(f"conv1 alone, forward + backward, batch {first['batch_size']}: nn.Conv2d "
           f"{ms['torch']:.2f} ms, OneChannelConv2d {ms['one_channel']:.2f} ms "
           f"({ms['torch'] / ms['one_channel']:.1f}x)")
+    if "first_pool_ms" in data:
+        ms = data["first_pool_ms"]
+        print(f"first max pooling alone, forward + backward, batch {first['batch_size']}: "
+              f"nn.MaxPool2d {ms['torch']:.2f} ms, MaxPool2x2 {ms['2x2']:.2f} ms "
+              f"({ms['torch'] / ms['2x2']:.1f}x)")
     for p in data["step_profiles"]:
         print(f"one training step, {p['batch_norm']} BatchNorm, {p['first_conv']} conv1, by "
               f"torch.profiler ({p['steps']} steps, {p['self_cpu_ms_per_step']:.1f} ms of self "
