@@ -190,6 +190,21 @@ def test_channel_sum_and_dot_over_slices(monkeypatch):
     torch.testing.assert_close(fast.channel_dot(U, V), (U * V).sum(dim=(0, 2, 3)))
 
 
+def test_scratch_lends_only_its_first_slice(monkeypatch):
+    # the products of every slice go into the first slice of scratch, which stays
+    # in cache; the rest of scratch (the output, written later) is not touched
+    slice_small_batches(monkeypatch, 40)
+    g = torch.Generator().manual_seed(0)
+    U, V = torch.randn(9, 3, 4, 5, generator=g), torch.randn(9, 3, 4, 5, generator=g)
+    step = fast.batch_slices(U)[0].stop
+    assert 1 < step < 9
+    scratch = torch.full_like(U, float("nan"))
+    s_u, s_uv = fast.channel_sum_and_dot(U, V, scratch=scratch)
+    assert not scratch[:step].isnan().any() and scratch[step:].isnan().all()
+    torch.testing.assert_close(s_uv, (U.double() * V.double()).sum(dim=(0, 2, 3)),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_whole_batch_up_to_the_limit():
     per_sample = 3 * 10 * 10
     fits = fast.WHOLE_BATCH_ELEMENTS // per_sample

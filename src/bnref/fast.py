@@ -133,8 +133,11 @@ def channel_sum_and_dot(U: torch.Tensor, V: torch.Tensor,
     if scratch is not None and torch.compiler.is_compiling():
         scratch = None
     s_u = s_uv = None
-    for u, v, buf in _in_slices(U, V, scratch):
-        uv = u * v if buf is None else torch.mul(u, v, out=buf[: u.shape[0]])
+    for u, v in _in_slices(U, V):
+        if scratch is None:
+            uv = u * v
+        else:  # always the first slice of scratch: it stays in cache from one slice to the next
+            uv = torch.mul(u, v, out=scratch if u is U else scratch[: u.shape[0]])
         su, suv = channel_sums(u).double(), channel_sums(uv).double()
         s_u, s_uv = (su, suv) if s_u is None else (s_u + su, s_uv + suv)
     return s_u, s_uv
