@@ -193,7 +193,7 @@ def test_channel_sum_and_dot_over_slices(monkeypatch):
 def test_scratch_lends_only_its_first_slice(monkeypatch):
     # the products of every slice go into the first slice of scratch, which stays
     # in cache; the rest of scratch (the output, written later) is not touched
-    slice_small_batches(monkeypatch, 40)
+    slice_small_batches(monkeypatch, 130)  # 60 values per sample: two samples per slice
     g = torch.Generator().manual_seed(0)
     U, V = torch.randn(9, 3, 4, 5, generator=g), torch.randn(9, 3, 4, 5, generator=g)
     step = fast.batch_slices(U)[0].stop
