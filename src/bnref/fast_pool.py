@@ -165,8 +165,8 @@ def with_max_pool2x2(net: nn.Sequential) -> nn.Sequential:
     Example:
         >>> from bnref.models import lenet_bn
         >>> net = with_max_pool2x2(lenet_bn())
-        >>> [type(m).__name__ for m in net if "Pool" in type(m).__name__]
-        ['MaxPool2x2', 'MaxPool2x2']
+        >>> type(net[3]).__name__, type(net[7]).__name__
+        ('MaxPool2x2', 'MaxPool2x2')
     """
     for i, m in enumerate(net):
         if (type(m) is nn.MaxPool2d and _pair(m.kernel_size) == (2, 2)
