@@ -252,9 +252,8 @@ FAST_PATH = ("fast", "fast", "one_channel", "2x2")
 
 
 def setting(r: dict) -> tuple[str, str, str, str]:
-    """(data path, BatchNorm, first convolution, max pooling) of a ``--throughput``
-    record (files written before the pooling was compared used PyTorch's)."""
-    return r["data_path"], r["batch_norm"], r["first_conv"], r.get("pool", "torch")
+    """(data path, BatchNorm, first convolution, max pooling) of a ``--throughput`` record."""
+    return r["data_path"], r["batch_norm"], r["first_conv"], r["pool"]
 
 
 def measure_throughput(data_path: str, bn: str = "bnref", *, first_conv: str = "torch",
@@ -329,7 +328,7 @@ def throughput_medians(runs: list[dict]) -> list[dict]:
 
     Example:
         >>> runs = [{"data_path": "fast", "batch_norm": "fast", "first_conv": "torch",
-        ...          "wall_examples_per_sec": w, "step_examples_per_sec": 2 * w}
+        ...          "pool": "torch", "wall_examples_per_sec": w, "step_examples_per_sec": 2 * w}
         ...         for w in (300.0, 100.0, 200.0)]
         >>> m, = throughput_medians(runs)
         >>> m["wall_examples_per_sec"], m["wall_min"], m["wall_max"], m["step_examples_per_sec"], m["rounds"]
@@ -689,11 +688,10 @@ def throughput_table(path: str | Path) -> None:
         workers = "" if m["num_workers"] is None else f" ({m['num_workers']} workers)"
         spread = f"({m['wall_min']:.0f}-{m['wall_max']:.0f})"
         print(f"{m['data_path'] + workers:<15} {m['batch_norm']:<10} {m['first_conv']:<11}  "
-              f"{setting(m)[3]:<5} {m['wall_examples_per_sec']:10.1f} {spread:<13} "
+              f"{m['pool']:<5} {m['wall_examples_per_sec']:10.1f} {spread:<13} "
               f"{m['step_examples_per_sec']:10.1f}"
               f" {m['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
-    data_path, bn, conv, pool = setting(dict(zip(("data_path", "batch_norm", "first_conv",
-                                                  "pool"), data["fast_path"])))
+    data_path, bn, conv, pool = data["fast_path"]
     print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1, {pool} pool) / "
           f"the note's run (d2l data, note BatchNorm, torch conv1, torch pool), wall: "
           f"{data['ratio_fast_over_note']:.2f}x")
@@ -709,11 +707,10 @@ def throughput_table(path: str | Path) -> None:
     print(f"conv1 alone, forward + backward, batch {first['batch_size']}: nn.Conv2d "
           f"{ms['torch']:.2f} ms, OneChannelConv2d {ms['one_channel']:.2f} ms "
           f"({ms['torch'] / ms['one_channel']:.1f}x)")
-    if "first_pool_ms" in data:
-        ms = data["first_pool_ms"]
-        print(f"first max pooling alone, forward + backward, batch {first['batch_size']}: "
-              f"nn.MaxPool2d {ms['torch']:.2f} ms, MaxPool2x2 {ms['2x2']:.2f} ms "
-              f"({ms['torch'] / ms['2x2']:.1f}x)")
+    ms = data["first_pool_ms"]
+    print(f"first max pooling alone, forward + backward, batch {first['batch_size']}: "
+          f"nn.MaxPool2d {ms['torch']:.2f} ms, MaxPool2x2 {ms['2x2']:.2f} ms "
+          f"({ms['torch'] / ms['2x2']:.1f}x)")
     for p in data["step_profiles"]:
         print(f"one training step, {p['batch_norm']} BatchNorm, {p['first_conv']} conv1, by "
               f"torch.profiler ({p['steps']} steps, {p['self_cpu_ms_per_step']:.1f} ms of self "
