@@ -199,14 +199,14 @@ class BatchNorm(nn.Module):
         """Raise a ``ValueError`` that explains what was expected unless ``X`` fits this layer."""
         if X.dim() != self.num_dims:
             raise ValueError(
-                f"BatchNorm(num_dims={self.num_dims}) expects "
+                f"{type(self).__name__}(num_dims={self.num_dims}) expects "
                 f"{'(N, C)' if self.num_dims == 2 else '(N, C, H, W)'} input with "
                 f"{self.num_dims} dimensions; got shape {tuple(X.shape)} "
                 f"({X.dim()} dimensions)"
             )
         if X.shape[1] != self.num_features:
             raise ValueError(
-                f"BatchNorm({self.num_features}, num_dims={self.num_dims}) expects "
+                f"{type(self).__name__}({self.num_features}, num_dims={self.num_dims}) expects "
                 f"{self.num_features} features/channels at dim 1; got shape {tuple(X.shape)} "
                 f"with {X.shape[1]}"
             )
