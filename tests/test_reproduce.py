@@ -131,7 +131,8 @@ def test_bn_impl_swaps_lenet_bn_layers_only():
 
 
 @pytest.mark.parametrize("bn, first_conv, pool", [("note", "torch", "torch"),
-                                                  ("fast", "one_channel", "2x2")])
+                                                  ("fast", "one_channel", "2x2"),
+                                                  ("fused", "torch", "fused")])
 def test_throughput_counts_the_examples_it_trains_on(bn, first_conv, pool):
     r = reproduce.measure_throughput("fast", bn, first_conv=first_conv, pool=pool, device="cpu",
                                      max_steps=3)
@@ -146,17 +147,33 @@ def test_throughput_counts_the_examples_it_trains_on(bn, first_conv, pool):
 def test_throughput_runs_go_from_the_notes_setup_to_the_fast_path():
     runs = reproduce.THROUGHPUT_RUNS
     assert runs[0] == reproduce.NOTE_SETUP == ("d2l", "note", "torch", "torch")
-    assert reproduce.FAST_PATH in runs and reproduce.FAST_PATH == ("fast", "fast", "one_channel",
-                                                                   "2x2")
+    assert reproduce.FAST_PATH == reproduce.fast_path()
+    # the fast path with either first convolution, whichever CPU made the file
+    for capability in ("AVX2", "AVX512"):
+        assert reproduce.fast_path(capability) in runs
     assert {data for data, _, _, _ in runs} == {"d2l", "fast"}
     assert {conv for _, _, conv, _ in runs} == set(reproduce.FIRST_CONVS)
     assert {pool for _, _, _, pool in runs} == set(reproduce.POOLS)
     # PyTorch's BatchNorm with the fast path's other layers: the reference
     assert ("fast", "torch", "one_channel", "2x2") in runs
+
+    def changes(run, earlier):  # the fused layer replaces BatchNorm and pooling at once
+        a = (run[0], run[1:4:2], run[2]) if run[3] == "fused" else (run[0], run[1], run[2],
+                                                                     run[3])
+        b = (earlier[0], earlier[1:4:2], earlier[2]) if run[3] == "fused" else earlier
+        return sum(x != y for x, y in zip(a, b))
+
     # every later run changes one thing from some run before it
     for i, run in enumerate(runs[1:], start=1):
-        assert any(sum(a != b for a, b in zip(run, earlier)) == 1 for earlier in runs[:i]), run
+        assert any(changes(run, earlier) == 1 for earlier in runs[:i]), run
     assert len(set(runs)) == len(runs)
+
+
+def test_the_fast_path_picks_the_first_convolution_by_instruction_set():
+    # OneChannelConv2d avoids a padding that oneDNN's AVX2 kernels make
+    assert reproduce.fast_path("AVX2") == ("fast", "fused", "one_channel", "fused")
+    assert reproduce.fast_path("AVX512") == ("fast", "fused", "torch", "fused")
+    assert reproduce.fast_path("DEFAULT") == ("fast", "fused", "torch", "fused")
 
 
 def test_unknown_first_conv_is_refused():
@@ -165,8 +182,15 @@ def test_unknown_first_conv_is_refused():
 
 
 def test_unknown_pool_is_refused():
-    with pytest.raises(ValueError, match="pool must be one of torch, 2x2; got 'avg'"):
+    with pytest.raises(ValueError, match="pool must be one of torch, 2x2, fused; got 'avg'"):
         reproduce.measure_throughput("fast", "fast", pool="avg", device="cpu", max_steps=1)
+
+
+@pytest.mark.parametrize("bn, pool", [("fused", "2x2"), ("fast", "fused")])
+def test_the_fused_pool_goes_with_the_fused_batch_norm_only(bn, pool):
+    with pytest.raises(ValueError, match=f"BatchNorm 'fused' goes with pool 'fused' and only "
+                       f"with it; got BatchNorm '{bn}' and pool '{pool}'"):
+        reproduce.measure_throughput("fast", bn, pool=pool, device="cpu", max_steps=1)
 
 
 def test_first_conv_is_timed_both_ways():
@@ -177,7 +201,13 @@ def test_first_conv_is_timed_both_ways():
 
 def test_first_pool_is_timed_both_ways():
     ms = reproduce.time_first_pool(device="cpu", batch_size=32, min_run_time=0.05)
-    assert set(ms) == set(reproduce.POOLS)
+    assert set(ms) == {"torch", "2x2"}
+    assert all(v > 0 for v in ms.values())
+
+
+def test_first_block_is_timed_three_ways():
+    ms = reproduce.time_first_block(device="cpu", batch_size=32, min_run_time=0.05)
+    assert tuple(ms) == reproduce.BLOCKS == ("torch", "fast", "fused")
     assert all(v > 0 for v in ms.values())
 
 
@@ -213,9 +243,12 @@ def test_committed_throughput_matches_the_code_that_made_it():
     assert data["ratio_fast_over_note"] == pytest.approx(
         by[reproduce.FAST_PATH]["wall_examples_per_sec"]
         / by[reproduce.NOTE_SETUP]["wall_examples_per_sec"])
-    assert tuple(data["fast_path"]) == reproduce.FAST_PATH
-    assert [p["first_conv"] for p in data["step_profiles"]] == list(reproduce.FIRST_CONVS)
-    assert set(data["first_pool_ms"]) == set(reproduce.POOLS)
+    # the fast path of the CPU that made the file (this one may have another)
+    assert tuple(data["fast_path"]) == reproduce.fast_path(data["cpu_capability"])
+    assert [(p["batch_norm"], p["first_conv"], p["pool"]) for p in data["step_profiles"]] == [
+        s[1:] for s in reproduce.PROFILED[:2]] + [tuple(data["fast_path"][1:])]
+    assert set(data["first_pool_ms"]) == {"torch", "2x2"}
+    assert tuple(data["first_block_ms"]) == reproduce.BLOCKS
 
 
 def test_throughput_rounds_must_be_positive():
@@ -223,16 +256,22 @@ def test_throughput_rounds_must_be_positive():
         main(["reproduce", "--throughput", "--rounds", "0", "--device", "cpu"])
 
 
-@pytest.mark.parametrize("first_conv", reproduce.FIRST_CONVS)
-def test_step_profile_splits_a_training_step_into_parts(first_conv):
-    p = reproduce.profile_step("torch", first_conv=first_conv, device="cpu", steps=2)
-    assert p["first_conv"] == first_conv
+@pytest.mark.parametrize("bn, first_conv, pool", [s[1:] for s in reproduce.PROFILED])
+def test_step_profile_splits_a_training_step_into_parts(bn, first_conv, pool):
+    p = reproduce.profile_step(bn, first_conv=first_conv, pool=pool, device="cpu", steps=2)
+    assert (p["batch_norm"], p["first_conv"], p["pool"]) == (bn, first_conv, pool)
     shares = p["shares"]
     assert set(shares) == set(reproduce.STEP_PARTS) | {"other"}
     assert sum(shares.values()) == pytest.approx(1.0)
     assert all(v >= 0 for v in shares.values())
     # LeNet-BN has convolutions, pooling and batch normalization, and all of them cost time
-    for part in ("convolution backward", "convolution forward", "max pooling",
-                 "batch normalization"):
+    parts = ("convolution backward", "convolution forward")
+    if bn == "fused":  # one kernel for BatchNorm, sigmoid and pooling; none of the three alone
+        parts += ("fused BN, sigmoid, pooling",)
+        assert shares["max pooling"] == shares["batch normalization"] == shares["sigmoid"] == 0
+    else:
+        parts += ("max pooling", "batch normalization")
+        assert shares["fused BN, sigmoid, pooling"] == 0
+    for part in parts:
         assert shares[part] > 0.01, part
     assert p["self_cpu_ms_per_step"] > 0

@@ -76,7 +76,7 @@ def lenet_bn_concise() -> nn.Sequential:
 
 
 #: the BatchNorm implementations :func:`lenet_bn_with` accepts
-BN_IMPLS = ("note", "bnref", "fast", "compiled", "compiled_fast", "torch")
+BN_IMPLS = ("note", "bnref", "fast", "compiled", "compiled_fast", "fused", "torch")
 
 
 def lenet_bn_with(impl: str) -> nn.Sequential:
@@ -86,13 +86,16 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     :class:`bnref.BatchNorm` (this is :func:`lenet_bn`); ``"fast"``:
     :class:`bnref.fast.FastBatchNorm`; ``"compiled"``:
     :class:`bnref.compiled.CompiledBatchNorm`; ``"compiled_fast"``:
-    :class:`bnref.compiled.CompiledFastBatchNorm`; ``"torch"``: ``nn.BatchNorm2d``
-    and ``nn.BatchNorm1d`` (this is :func:`lenet_bn_concise`). Everything else
-    is the same network, so the implementations can be timed against each other.
+    :class:`bnref.compiled.CompiledFastBatchNorm`; ``"fused"``: each BatchNorm
+    with the sigmoid (and the max pooling) after it as one layer,
+    :func:`bnref.fused.with_fused_layers` (the places of the absorbed layers
+    hold ``nn.Identity``); ``"torch"``: ``nn.BatchNorm2d`` and
+    ``nn.BatchNorm1d`` (this is :func:`lenet_bn_concise`). Everything else is
+    the same network, so the implementations can be timed against each other.
 
     Example:
         >>> print(*(type(lenet_bn_with(impl)[1]).__name__ for impl in BN_IMPLS))
-        BatchNorm BatchNorm FastBatchNorm CompiledBatchNorm CompiledFastBatchNorm BatchNorm2d
+        BatchNorm BatchNorm FastBatchNorm CompiledBatchNorm CompiledFastBatchNorm BatchNormSigmoidMaxPool2x2 BatchNorm2d
     """
     if impl not in BN_IMPLS:
         raise ValueError(f"impl must be one of {', '.join(BN_IMPLS)}; got {impl!r}")
@@ -101,6 +104,10 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     net = lenet_bn()
     if impl == "bnref":
         return net
+    if impl == "fused":
+        from bnref.fused import with_fused_layers
+
+        return with_fused_layers(net)
     from bnref import compiled, fast, note
 
     layer = {"note": note.BatchNorm, "fast": fast.FastBatchNorm,

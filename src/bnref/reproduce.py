@@ -18,14 +18,16 @@ commit, command line, date and wall time. It then redraws
 ``--throughput`` instead times one epoch of LeNet-BN (training and the
 test-set evaluation, as ``train_ch6`` runs them) for the note's own setup
 (d2l's ``DataLoader`` path, the note's BatchNorm class) against bnref's fast
-training path (the split held as tensors, :class:`bnref.fast.FastBatchNorm`,
-and :class:`bnref.fast_conv.OneChannelConv2d` as the first convolution),
-with the settings between them and PyTorch's BatchNorm for reference
+training path (the split held as tensors, each BatchNorm fused with the
+sigmoid and pooling after it by :mod:`bnref.fused`, and
+:class:`bnref.fast_conv.OneChannelConv2d` as the first convolution), with
+the settings between them and PyTorch's BatchNorm for reference
 (:data:`THROUGHPUT_RUNS`), in ``--rounds`` rounds over all the settings
 (default 3; the medians are reported, since one epoch on a busy machine
-varies by 20 %). It also times the first convolution's forward and
-backward alone, both ways, and profiles a training step with each first
-convolution, and writes ``docs/results/throughput-<device>.json``.
+varies by 20 %). It also times the first convolution, the first pooling and
+the first BatchNorm-sigmoid-pooling block alone, several ways, profiles a
+training step (:data:`PROFILED`), and writes
+``docs/results/throughput-<device>.json``.
 
 Examples::
 
@@ -88,15 +90,19 @@ __all__ = [
     "load",
     "measure_throughput",
     "profile_step",
+    "BLOCKS",
+    "PROFILED",
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
     "FAST_PATH",
+    "fast_path",
     "FIRST_CONVS",
     "POOLS",
     "setting",
     "throughput_medians",
     "time_first_conv",
     "time_first_pool",
+    "time_first_block",
     "note_lines",
     "run",
     "summary_table",
@@ -149,6 +155,7 @@ def _environment(device: torch.device) -> dict:
         "device": str(device),
         "device_name": device_name(device),
         "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
@@ -232,23 +239,51 @@ def train_one(model: str, seed: int, *, epochs: int, batch_size: int, device, da
 FIRST_CONVS = ("torch", "one_channel")
 
 #: the max poolings ``--throughput`` compares: ``nn.MaxPool2d(2, 2)`` as the note
-#: builds it, or :class:`bnref.fast_pool.MaxPool2x2` (the same values, indices
-#: and gradients, from vectorized elementwise operations)
-POOLS = ("torch", "2x2")
+#: builds it, :class:`bnref.fast_pool.MaxPool2x2` (the same values, indices
+#: and gradients, from vectorized elementwise operations), or ``"fused"``: the
+#: pooling computed inside the ``"fused"`` BatchNorm layer before it
+#: (:class:`bnref.fused.BatchNormSigmoidMaxPool2x2`), which goes with it only
+POOLS = ("torch", "2x2", "fused")
 
 #: ``--throughput``: (data path, BatchNorm implementation, first convolution,
-#: max pooling), one epoch each. The first is the note's own run; each of the
-#: next five changes one thing from a run above it, and the sixth is bnref's
-#: fast training path (:data:`FAST_PATH`). PyTorch's BatchNorm, with the
-#: note's layers and with the fast path's, is the reference.
+#: max pooling), one epoch each. The first is the note's own run; each later
+#: one changes one thing from a run above it (the fused layer replaces the
+#: BatchNorm and the pooling together); the seventh and the eighth are bnref's
+#: fast training path with either first convolution (:func:`fast_path` says
+#: which is the fast path on this CPU). PyTorch's BatchNorm, with the note's
+#: layers and with the fast path's, is the reference.
 THROUGHPUT_RUNS = (("d2l", "note", "torch", "torch"), ("d2l", "fast", "torch", "torch"),
                    ("fast", "note", "torch", "torch"), ("fast", "fast", "torch", "torch"),
                    ("fast", "fast", "one_channel", "torch"),
                    ("fast", "fast", "one_channel", "2x2"),
+                   ("fast", "fused", "one_channel", "fused"),
+                   ("fast", "fused", "torch", "fused"),
                    ("fast", "torch", "torch", "torch"), ("fast", "torch", "one_channel", "torch"),
                    ("fast", "torch", "one_channel", "2x2"))
 NOTE_SETUP = THROUGHPUT_RUNS[0]
-FAST_PATH = ("fast", "fast", "one_channel", "2x2")
+
+
+def fast_path(cpu_capability: str | None = None) -> tuple[str, str, str, str]:
+    """bnref's fast training path: the data as tensors, the fused BatchNorm layers, and the
+    first convolution that is faster on a CPU with this vector instruction set (default:
+    this machine's, as ``torch.backends.cpu.get_cpu_capability()`` names it).
+
+    :class:`bnref.fast_conv.OneChannelConv2d` avoids oneDNN's padding of one
+    input channel to a block of 8, which its AVX2 kernels do; with AVX-512
+    oneDNN picks other kernels, and ``nn.Conv2d`` measured faster
+    (``docs/results/throughput-cpu.json`` has both).
+
+    Example:
+        >>> fast_path("AVX2"), fast_path("AVX512")
+        (('fast', 'fused', 'one_channel', 'fused'), ('fast', 'fused', 'torch', 'fused'))
+    """
+    if cpu_capability is None:
+        cpu_capability = torch.backends.cpu.get_cpu_capability()
+    return "fast", "fused", "one_channel" if cpu_capability == "AVX2" else "torch", "fused"
+
+
+#: :func:`fast_path` on this machine
+FAST_PATH = fast_path()
 
 
 def setting(r: dict) -> tuple[str, str, str, str]:
@@ -314,6 +349,10 @@ STEP_PARTS = {
     "convolution forward": ("aten::mkldnn_convolution", "aten::_convolution",
                             "aten::cudnn_convolution", "aten::convolution"),
     "max pooling": ("aten::max_pool2d_with_indices", "aten::max_pool2d_with_indices_backward"),
+    "fused BN, sigmoid, pooling": ("bnref_fused::bn_sigmoid_pool_forward",
+                                   "bnref_fused::bn_sigmoid_pool_backward",
+                                   "bnref_fused::bn_sigmoid_forward",
+                                   "bnref_fused::bn_sigmoid_backward"),
     "batch normalization": ("aten::native_batch_norm", "aten::native_batch_norm_backward",
                             "aten::_batch_norm_impl_index", "aten::batch_norm"),
     "sigmoid": ("aten::sigmoid", "aten::sigmoid_backward"),
@@ -363,6 +402,10 @@ def _lenet_bn(bn: str, first_conv: str, pool: str = "torch") -> torch.nn.Sequent
         raise ValueError(f"first_conv must be one of {', '.join(FIRST_CONVS)}; got {first_conv!r}")
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {', '.join(POOLS)}; got {pool!r}")
+    if (bn == "fused") != (pool == "fused"):
+        raise ValueError(f"the fused BatchNorm layer computes the pooling after it: BatchNorm "
+                         f"'fused' goes with pool 'fused' and only with it; got BatchNorm {bn!r} "
+                         f"and pool {pool!r}")
     net = lenet_bn_with(bn)
     if first_conv == "one_channel":
         net = with_one_channel_conv(net)
@@ -406,7 +449,8 @@ def time_first_pool(*, device, batch_size: int = 256, min_run_time: float = 1.0)
     whose border is blank (one value, as a Fashion-MNIST image's background
     gives: ties in most windows) and runs the backward, timed by
     ``torch.utils.benchmark`` (median of its blocked runs). Returns
-    ``{"torch": ms, "2x2": ms}``.
+    ``{"torch": ms, "2x2": ms}`` (the fused pooling is timed with its BatchNorm
+    by :func:`time_first_block`).
     """
     from torch.utils import benchmark
 
@@ -429,7 +473,53 @@ def time_first_pool(*, device, batch_size: int = 256, min_run_time: float = 1.0)
     return out
 
 
-def profile_step(bn: str = "torch", *, first_conv: str = "torch", device,
+#: :func:`time_first_block`: LeNet-BN's first BatchNorm, sigmoid and max pooling as
+#: PyTorch's three layers, as bnref's fast BatchNorm and 2x2 pooling, and as one fused layer
+BLOCKS = ("torch", "fast", "fused")
+
+#: :func:`profile_step` runs: PyTorch's BatchNorm with each first convolution, and the fast path
+PROFILED = (("fast", "torch", "torch", "torch"), ("fast", "torch", "one_channel", "torch"),
+            FAST_PATH)
+
+
+def time_first_block(*, device, batch_size: int = 256, min_run_time: float = 1.0) -> dict:
+    """Milliseconds for the forward and backward of LeNet-BN's first BatchNorm, sigmoid and
+    2×2 max pooling, three ways (:data:`BLOCKS`).
+
+    The input is a ``(batch_size, 6, 24, 24)`` batch as the first convolution
+    gives it (random values), in training mode; the backward reaches the input
+    and the BatchNorm's γ and β. Timed by ``torch.utils.benchmark`` (median of
+    its blocked runs). Returns ``{"torch": ms, "fast": ms, "fused": ms}``.
+    """
+    from torch.utils import benchmark
+
+    from bnref.fast import FastBatchNorm
+    from bnref.fast_pool import MaxPool2x2
+    from bnref.fused import BatchNormSigmoidMaxPool2x2
+
+    device = torch.device(device)
+    torch.manual_seed(0)
+    X = torch.randn(batch_size, 6, 24, 24, device=device, requires_grad=True)
+    dY = torch.randn(batch_size, 6, 12, 12, device=device)
+    nn = torch.nn
+    blocks = {"torch": nn.Sequential(nn.BatchNorm2d(6), nn.Sigmoid(), nn.MaxPool2d(2, 2)),
+              "fast": nn.Sequential(FastBatchNorm(6, num_dims=4), nn.Sigmoid(), MaxPool2x2()),
+              "fused": BatchNormSigmoidMaxPool2x2(6)}
+    out = {}
+    for name, block in blocks.items():
+        block.to(device)
+        params = [X, *block.parameters()]
+
+        def call(block=block, params=params):
+            torch.autograd.grad(block(X), params, dY)
+        call()  # the fused kernels build or load here, untimed
+        timer = benchmark.Timer("call()", globals={"call": call},
+                                num_threads=torch.get_num_threads())
+        out[name] = timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+    return out
+
+
+def profile_step(bn: str = "torch", *, first_conv: str = "torch", pool: str = "torch", device,
                  batch_size: int = 256, steps: int = 10) -> dict:
     """Where one LeNet-BN training step spends its time, by ``torch.profiler``.
 
@@ -443,7 +533,7 @@ def profile_step(bn: str = "torch", *, first_conv: str = "torch", device,
 
     device = torch.device(device)
     torch.manual_seed(0)
-    net = _lenet_bn(bn, first_conv).to(device)
+    net = _lenet_bn(bn, first_conv, pool).to(device)
     net.apply(init_weights)
     optimizer = torch.optim.SGD(net.parameters(), lr=MODELS["lenet_bn"][1])
     loss = torch.nn.CrossEntropyLoss()
@@ -466,8 +556,9 @@ def profile_step(bn: str = "torch", *, first_conv: str = "torch", device,
     shares = {part: sum(self_us.get(op, 0.0) for op in ops) / total
               for part, ops in STEP_PARTS.items()}
     shares["other"] = 1.0 - sum(shares.values())
-    return {"batch_norm": bn, "first_conv": first_conv, "steps": steps, "batch_size": batch_size,
-            "self_cpu_ms_per_step": total / steps / 1e3, "shares": shares}
+    return {"batch_norm": bn, "first_conv": first_conv, "pool": pool, "steps": steps,
+            "batch_size": batch_size, "self_cpu_ms_per_step": total / steps / 1e3,
+            "shares": shares}
 
 
 # --------------------------------------------------------------------------
@@ -559,12 +650,16 @@ def run(args: argparse.Namespace) -> int:
         pool_ms = time_first_pool(device=device, batch_size=args.batch_size)
         print("first max pooling, forward + backward: "
               + ", ".join(f"{k} {v:.2f} ms" for k, v in pool_ms.items()), flush=True)
-        profiles = [profile_step("torch", first_conv=c, device=device, batch_size=args.batch_size)
-                    for c in FIRST_CONVS]
+        block_ms = time_first_block(device=device, batch_size=args.batch_size)
+        print("first BatchNorm, sigmoid and max pooling, forward + backward: "
+              + ", ".join(f"{k} {v:.2f} ms" for k, v in block_ms.items()), flush=True)
+        profiles = [profile_step(bn, first_conv=c, pool=p, device=device,
+                                 batch_size=args.batch_size) for _, bn, c, p in PROFILED]
         _write(out, {**env, "wall_seconds": time.perf_counter() - start, "rounds": args.rounds,
                      "runs": runs, "medians": medians,
                      "fast_path": list(FAST_PATH), "ratio_fast_over_note": ratio,
                      "first_conv_ms": conv_ms, "first_pool_ms": pool_ms,
+                     "first_block_ms": block_ms,
                      "step_profiles": profiles})
         return 0
 
@@ -711,12 +806,18 @@ def throughput_table(path: str | Path) -> None:
     print(f"first max pooling alone, forward + backward, batch {first['batch_size']}: "
           f"nn.MaxPool2d {ms['torch']:.2f} ms, MaxPool2x2 {ms['2x2']:.2f} ms "
           f"({ms['torch'] / ms['2x2']:.1f}x)")
+    ms = data["first_block_ms"]
+    print(f"first BatchNorm + sigmoid + max pooling, forward + backward, batch "
+          f"{first['batch_size']}: PyTorch's layers {ms['torch']:.2f} ms, FastBatchNorm and "
+          f"MaxPool2x2 {ms['fast']:.2f} ms, fused {ms['fused']:.2f} ms "
+          f"({ms['torch'] / ms['fused']:.1f}x)")
     for p in data["step_profiles"]:
-        print(f"one training step, {p['batch_norm']} BatchNorm, {p['first_conv']} conv1, by "
-              f"torch.profiler ({p['steps']} steps, {p['self_cpu_ms_per_step']:.1f} ms of self "
-              f"time per step):")
+        print(f"one training step, {p['batch_norm']} BatchNorm, {p['first_conv']} conv1, "
+              f"{p['pool']} pool, by torch.profiler ({p['steps']} steps, "
+              f"{p['self_cpu_ms_per_step']:.1f} ms of self time per step):")
         for part, share in sorted(p["shares"].items(), key=lambda kv: -kv[1]):
-            print(f"  {part:<22} {100 * share:5.1f} %")
+            if share > 0:  # parts this network does not have are left out
+                print(f"  {part:<26} {100 * share:5.1f} %")
 
 
 def describe(path: str | Path) -> None:
