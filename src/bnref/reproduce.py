@@ -95,7 +95,6 @@ __all__ = [
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
     "FAST_PATH",
-    "fast_path",
     "FIRST_CONVS",
     "POOLS",
     "setting",
@@ -248,10 +247,10 @@ POOLS = ("torch", "2x2", "fused")
 #: ``--throughput``: (data path, BatchNorm implementation, first convolution,
 #: max pooling), one epoch each. The first is the note's own run; each later
 #: one changes one thing from a run above it (the fused layer replaces the
-#: BatchNorm and the pooling together); the seventh and the eighth are bnref's
-#: fast training path with either first convolution (:func:`fast_path` says
-#: which is the fast path on this CPU). PyTorch's BatchNorm, with the note's
-#: layers and with the fast path's, is the reference.
+#: BatchNorm and the pooling together); the seventh is bnref's fast training
+#: path (:data:`FAST_PATH`), the eighth the same with ``nn.Conv2d`` as the
+#: first convolution. PyTorch's BatchNorm, with the note's layers and with the
+#: fast path's, is the reference.
 THROUGHPUT_RUNS = (("d2l", "note", "torch", "torch"), ("d2l", "fast", "torch", "torch"),
                    ("fast", "note", "torch", "torch"), ("fast", "fast", "torch", "torch"),
                    ("fast", "fast", "one_channel", "torch"),
@@ -263,27 +262,7 @@ THROUGHPUT_RUNS = (("d2l", "note", "torch", "torch"), ("d2l", "fast", "torch", "
 NOTE_SETUP = THROUGHPUT_RUNS[0]
 
 
-def fast_path(cpu_capability: str | None = None) -> tuple[str, str, str, str]:
-    """bnref's fast training path: the data as tensors, the fused BatchNorm layers, and the
-    first convolution that is faster on a CPU with this vector instruction set (default:
-    this machine's, as ``torch.backends.cpu.get_cpu_capability()`` names it).
-
-    :class:`bnref.fast_conv.OneChannelConv2d` avoids oneDNN's padding of one
-    input channel to a block of 8, which its AVX2 kernels do; with AVX-512
-    oneDNN picks other kernels, and ``nn.Conv2d`` measured faster
-    (``docs/results/throughput-cpu.json`` has both).
-
-    Example:
-        >>> fast_path("AVX2"), fast_path("AVX512")
-        (('fast', 'fused', 'one_channel', 'fused'), ('fast', 'fused', 'torch', 'fused'))
-    """
-    if cpu_capability is None:
-        cpu_capability = torch.backends.cpu.get_cpu_capability()
-    return "fast", "fused", "one_channel" if cpu_capability == "AVX2" else "torch", "fused"
-
-
-#: :func:`fast_path` on this machine
-FAST_PATH = fast_path()
+FAST_PATH = ("fast", "fused", "one_channel", "fused")
 
 
 def setting(r: dict) -> tuple[str, str, str, str]:
