@@ -95,6 +95,7 @@ __all__ = [
     "STEP_PARTS",
     "THROUGHPUT_RUNS",
     "FAST_PATH",
+    "fast_path",
     "FIRST_CONVS",
     "POOLS",
     "setting",
@@ -247,10 +248,10 @@ POOLS = ("torch", "2x2", "fused")
 #: ``--throughput``: (data path, BatchNorm implementation, first convolution,
 #: max pooling), one epoch each. The first is the note's own run; each later
 #: one changes one thing from a run above it (the fused layer replaces the
-#: BatchNorm and the pooling together); the seventh is bnref's fast training
-#: path (:data:`FAST_PATH`), the eighth the same with ``nn.Conv2d`` as the
-#: first convolution. PyTorch's BatchNorm, with the note's layers and with the
-#: fast path's, is the reference.
+#: BatchNorm and the pooling together); the seventh and the eighth are bnref's
+#: fast training path with either first convolution (:func:`fast_path` says
+#: which is the fast path on this CPU). PyTorch's BatchNorm, with the note's
+#: layers and with the fast path's, is the reference.
 THROUGHPUT_RUNS = (("d2l", "note", "torch", "torch"), ("d2l", "fast", "torch", "torch"),
                    ("fast", "note", "torch", "torch"), ("fast", "fast", "torch", "torch"),
                    ("fast", "fast", "one_channel", "torch"),
@@ -262,7 +263,31 @@ THROUGHPUT_RUNS = (("d2l", "note", "torch", "torch"), ("d2l", "fast", "torch", "
 NOTE_SETUP = THROUGHPUT_RUNS[0]
 
 
-FAST_PATH = ("fast", "fused", "one_channel", "fused")
+def fast_path(cpu_capability: str | None = None) -> tuple[str, str, str, str]:
+    """bnref's fast training path: the data as tensors, the fused BatchNorm layers, and the
+    first convolution that is faster on a CPU with this vector instruction set (default:
+    this machine's, as ``torch.backends.cpu.get_cpu_capability()`` names it).
+
+    :class:`bnref.fast_conv.OneChannelConv2d` avoids oneDNN's padding of one
+    input channel to a block of 8, which its AVX2 kernels do: there the layer's
+    forward and backward took 5.0 ms against 9.0 ms for ``nn.Conv2d`` (batch 256,
+    AMD EPYC). With AVX-512 oneDNN picks other kernels, and the same timing gave
+    ``nn.Conv2d`` the lead in every run (1.9 against 2.4 ms, 2.9 against 3.4 ms;
+    Intel Xeon). Whole epochs are too noisy to tell the two apart (one run put
+    ``nn.Conv2d`` ahead within the fused path, the next behind); this timing of
+    the layer alone, by ``torch.utils.benchmark``, is steady.
+
+    Example:
+        >>> fast_path("AVX2"), fast_path("AVX512")
+        (('fast', 'fused', 'one_channel', 'fused'), ('fast', 'fused', 'torch', 'fused'))
+    """
+    if cpu_capability is None:
+        cpu_capability = torch.backends.cpu.get_cpu_capability()
+    return "fast", "fused", "one_channel" if cpu_capability == "AVX2" else "torch", "fused"
+
+
+#: :func:`fast_path` on this machine
+FAST_PATH = fast_path()
 
 
 def setting(r: dict) -> tuple[str, str, str, str]:
