@@ -344,8 +344,8 @@ def with_fused_layers(net: nn.Sequential) -> nn.Sequential:
     Example:
         >>> from bnref.models import lenet_bn
         >>> net = with_fused_layers(lenet_bn())
-        >>> [type(m).__name__ for m in net[:4]]
-        ['Conv2d', 'BatchNormSigmoidMaxPool2x2', 'Identity', 'Identity']
+        >>> tuple(type(m).__name__ for m in net[:4])
+        ('Conv2d', 'BatchNormSigmoidMaxPool2x2', 'Identity', 'Identity')
         >>> type(net[10]).__name__, type(net[11]).__name__, net[1].gamma.shape
         ('BatchNormSigmoid', 'Identity', torch.Size([1, 6, 1, 1]))
     """
