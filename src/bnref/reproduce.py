@@ -104,6 +104,7 @@ __all__ = [
     "time_first_pool",
     "time_first_block",
     "note_lines",
+    "reached_note_accuracy",
     "run",
     "summary_table",
     "throughput_table",
@@ -271,11 +272,11 @@ def fast_path(cpu_capability: str | None = None) -> tuple[str, str, str, str]:
     :class:`bnref.fast_conv.OneChannelConv2d` avoids oneDNN's padding of one
     input channel to a block of 8, which its AVX2 kernels do: there the layer's
     forward and backward took 5.0 ms against 9.0 ms for ``nn.Conv2d`` (batch 256,
-    AMD EPYC). With AVX-512 oneDNN picks other kernels, and the same timing gave
-    ``nn.Conv2d`` the lead in every run (1.9 against 2.4 ms, 2.9 against 3.4 ms;
-    Intel Xeon). Whole epochs are too noisy to tell the two apart (one run put
-    ``nn.Conv2d`` ahead within the fused path, the next behind); this timing of
-    the layer alone, by ``torch.utils.benchmark``, is steady.
+    AMD EPYC). With AVX-512 oneDNN picks other kernels, and the same timing put
+    ``nn.Conv2d`` ahead in four runs of five and level in one (2.3 against 2.8 ms
+    in the committed run; Intel Xeon). Whole epochs are too noisy to tell the two
+    apart (one run put ``nn.Conv2d`` ahead within the fused path, another behind);
+    the layer timed alone, by ``torch.utils.benchmark``, is steadier.
 
     Example:
         >>> fast_path("AVX2"), fast_path("AVX512")
@@ -822,6 +823,21 @@ def throughput_table(path: str | Path) -> None:
         for part, share in sorted(p["shares"].items(), key=lambda kv: -kv[1]):
             if share > 0:  # parts this network does not have are left out
                 print(f"  {part:<26} {100 * share:5.1f} %")
+
+
+def reached_note_accuracy(path: str | Path, model: str = "lenet_bn") -> None:
+    """Print, per seed, the last epoch's test accuracy and when the test accuracy first
+    reached the note's (the epoch, and the wall seconds from the start of training)."""
+    data = load(path)
+    for r in data["models"][model]["runs"]:
+        target, seconds = r["note_test_acc"], r["seconds_to_note_test_acc"]
+        line = f"seed {r['seed']}: test acc {r['test_acc'][-1]:.3f} after {len(r['test_acc'])} epochs; "
+        if seconds is None:
+            line += f"the note's {target} not reached"
+        else:
+            epoch = next(i for i, acc in enumerate(r["test_acc"], start=1) if acc >= target)
+            line += f"the note's {target} reached in epoch {epoch}, after {seconds:.1f} s"
+        print(line + f" ({r['examples_per_sec_overall']:.0f} examples/sec)")
 
 
 def describe(path: str | Path) -> None:
