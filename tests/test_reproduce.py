@@ -228,6 +228,20 @@ def test_committed_results_use_the_notes_settings():
             assert len(r["test_acc"]) == 10
 
 
+def test_committed_fused_run_is_the_notes_training_through_the_fast_path():
+    data = json.loads((reproduce.RESULTS / "reproduce-cpu-fused.json").read_text())
+    assert "+" not in data["git_commit"], "made from committed code"
+    assert data["complete"]
+    settings = data["settings"]
+    assert settings["bn_impl"] == "fused" and settings["data_path"] == "fast"
+    assert settings["epochs"] == 10 and settings["batch_size"] == 256
+    assert settings["max_steps"] is None and settings["seeds"] == [0, 1, 2]
+    runs = data["models"]["lenet_bn"]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    for r in runs:
+        assert len(r["test_acc"]) == len(r["elapsed_seconds"]) == 10
+
+
 def test_committed_throughput_matches_the_code_that_made_it():
     data = json.loads((reproduce.RESULTS / "throughput-cpu.json").read_text())
     settings = [tuple(s) for s in reproduce.THROUGHPUT_RUNS]

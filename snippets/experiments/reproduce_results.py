@@ -25,6 +25,14 @@ reproduce.describe(RESULTS / "throughput-cpu.json")
 reproduce.throughput_table(RESULTS / "throughput-cpu.json")
 # --8<-- [end:throughput]
 
+# --8<-- [start:fused]
+fused_run = RESULTS / "reproduce-cpu-fused.json"
+reproduce.describe(fused_run)
+reproduce.summary_table(fused_run)
+reproduce.reached_note_accuracy(fused_run)
+reproduce.reached_note_accuracy(cpu_run)
+# --8<-- [end:fused]
+
 # --8<-- [start:gpu]
 print(sorted(p.name for p in RESULTS.glob("reproduce-*.json")))
 print(sorted(p.name for p in RESULTS.glob("throughput-*.json")))
