@@ -268,7 +268,31 @@ def batch_norm_sigmoid(
                   training)
 
 
-class BatchNormSigmoidMaxPool2x2(BatchNorm):
+class _FusedBatchNorm(BatchNorm):
+    """A :class:`bnref.BatchNorm` whose forward is ``_function`` (the layers after it
+    included); its input has ``_num_dims`` dimensions."""
+
+    _num_dims: int
+
+    @staticmethod
+    def _function(X, gamma, beta, moving_mean, moving_var, eps, momentum, *, training):
+        raise NotImplementedError
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9) -> None:
+        super().__init__(num_features, num_dims=self._num_dims, eps=eps, momentum=momentum)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        self._check_input(X)
+        Y, self.moving_mean, self.moving_var = self._function(
+            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
+            eps=self.eps, momentum=self.momentum, training=self.training)
+        return Y
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNormSigmoidMaxPool2x2(_FusedBatchNorm):
     """``BatchNorm(C, num_dims=4)``, ``nn.Sigmoid()``, ``nn.MaxPool2d(2, 2)`` as one layer.
 
     A :class:`bnref.BatchNorm` (parameters ``gamma``, ``beta`` of shape
@@ -281,21 +305,11 @@ class BatchNormSigmoidMaxPool2x2(BatchNorm):
         (torch.Size([4, 6, 12, 12]), ['beta', 'gamma', 'moving_mean', 'moving_var'])
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9) -> None:
-        super().__init__(num_features, num_dims=4, eps=eps, momentum=momentum)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        self._check_input(X)
-        Y, self.moving_mean, self.moving_var = batch_norm_sigmoid_max_pool2x2(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training)
-        return Y
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+    _num_dims = 4
+    _function = staticmethod(batch_norm_sigmoid_max_pool2x2)
 
 
-class BatchNormSigmoid(BatchNorm):
+class BatchNormSigmoid(_FusedBatchNorm):
     """``BatchNorm(C, num_dims=2)`` and ``nn.Sigmoid()`` as one layer.
 
     A :class:`bnref.BatchNorm` (parameters ``gamma``, ``beta`` of shape
@@ -308,18 +322,8 @@ class BatchNormSigmoid(BatchNorm):
         torch.Size([4, 120])
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9) -> None:
-        super().__init__(num_features, num_dims=2, eps=eps, momentum=momentum)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        self._check_input(X)
-        Y, self.moving_mean, self.moving_var = batch_norm_sigmoid(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training)
-        return Y
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+    _num_dims = 2
+    _function = staticmethod(batch_norm_sigmoid)
 
 
 def _is_max_pool2x2(m: nn.Module) -> bool:
@@ -351,8 +355,7 @@ def with_fused_layers(net: nn.Sequential) -> nn.Sequential:
     """
     layers = list(net)
     for i, m in enumerate(layers):
-        if (not isinstance(m, BatchNorm) or isinstance(m, (BatchNormSigmoid,
-                                                           BatchNormSigmoidMaxPool2x2))
+        if (not isinstance(m, BatchNorm) or isinstance(m, _FusedBatchNorm)
                 or i + 1 >= len(layers) or type(layers[i + 1]) is not nn.Sigmoid):
             continue
         pool = m.num_dims == 4 and i + 2 < len(layers) and _is_max_pool2x2(layers[i + 2])
