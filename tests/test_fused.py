@@ -337,3 +337,55 @@ def test_sgd_steps_match_lenet_bn():
             opt.step()
     for (name, a), b in zip(fast.named_parameters(), net.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m, n=name: f"{n}: {m}")
+
+
+# --------------------------------------------------------------------------
+# The other instruction sets
+# --------------------------------------------------------------------------
+
+_CHECK_IN_SUBPROCESS = """
+import sys, torch, torch.nn.functional as F
+import bnref
+from bnref import fused
+if torch.backends.cpu.get_cpu_capability() != sys.argv[1]:
+    print("unsupported"); sys.exit(0)
+fused.load()
+g = torch.Generator().manual_seed(0)
+for shape in [(8, 3, 6, 34), (16, 16, 8, 8), (9, 120)]:
+    X = (torch.randn(shape, generator=g, dtype=torch.float64) * 3 + 1).requires_grad_()
+    C = shape[1]
+    gamma = (torch.rand(C, generator=g, dtype=torch.float64) + 0.5).requires_grad_()
+    beta = torch.randn(C, generator=g, dtype=torch.float64, requires_grad=True)
+    m, v = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
+    pool = len(shape) == 4
+    fn = fused.batch_norm_sigmoid_max_pool2x2 if pool else fused.batch_norm_sigmoid
+    y = fn(X, gamma, beta, m, v, 1e-5, 0.9, training=True)[0]
+    Y = torch.sigmoid(bnref.batch_norm(X, gamma, beta, m, v, 1e-5, 0.9, training=True)[0])
+    Y = F.max_pool2d(Y, 2, 2) if pool else Y
+    dy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad(y, (X, gamma, beta), dy),
+                    torch.autograd.grad(Y, (X, gamma, beta), dy)):
+        assert (a - b).abs().max() < 1e-10, shape
+    assert (y - Y).abs().max() < 1e-12, shape
+print("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capability", ["AVX2", "DEFAULT"])
+def test_kernels_built_for_another_instruction_set_agree(capability):
+    # PyTorch runs with the instruction set ATEN_CPU_CAPABILITY names (up to what the CPU
+    # has), and bnref.fused builds its kernels for the same one: each build is its own code
+    import os
+    import subprocess
+    import sys
+
+    if capability == torch.backends.cpu.get_cpu_capability():
+        pytest.skip(f"{capability} is this process's instruction set: the other tests cover it")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability.lower())
+    done = subprocess.run([sys.executable, "-c", _CHECK_IN_SUBPROCESS, capability], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    if done.stdout.strip() == "unsupported":
+        pytest.skip(f"this CPU does not run PyTorch's {capability} kernels")
+    assert done.stdout.strip().splitlines()[-1] == "ok"
