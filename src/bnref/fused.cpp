@@ -17,11 +17,12 @@
 // row-major order) and its NaN rule (a NaN wins), so that the gradient goes
 // where nn.MaxPool2d would send it.
 //
-// Plain loops: per channel for the sums (each thread owns whole channels, so
-// the sums do not depend on the number of threads), per (sample, channel)
-// plane for the elementwise passes. `omp simd` lets the compiler vectorize
-// the inner loops; fused.py compiles with the instruction set that PyTorch
-// itself uses on this CPU (AVX2, AVX-512).
+// Threads take whole channels for the sums (so the sums do not depend on the
+// number of threads) and (sample, channel) planes for the elementwise passes.
+// The (N, C, H, W) loops are written with at::vec::Vectorized (below), the
+// (N, C) ones as plain loops that `omp simd` lets the compiler vectorize;
+// fused.py compiles with the instruction set that PyTorch itself uses on
+// this CPU (AVX2, AVX-512).
 
 #include <ATen/Dispatch.h>
 #include <ATen/Functions.h>

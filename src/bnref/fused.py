@@ -23,10 +23,10 @@ then :math:`a = \gamma/\sqrt{\hat\sigma^2+\epsilon}`, :math:`b = \beta - a\hat\m
 
 The sigmoid is increasing, so pooling before it gives the values of pooling
 after it, and only a quarter of the values go through it. The kernel writes
-the pooled output and, per window, which of its four positions held the
-maximum (one byte), chosen by ``nn.MaxPool2d``'s rule (the first maximum in
-row-major order; a NaN wins). The normalized :math:`a x + b` never reaches
-memory.
+the pooled output, per window which of its four positions held the maximum
+(one byte), chosen by ``nn.MaxPool2d``'s rule (the first maximum in
+row-major order; a NaN wins), and the input :math:`x` at that position. The
+normalized :math:`a x + b` never reaches memory.
 
 **Backward**, with :math:`s` the saved output,
 :math:`dz = \partial\ell/\partial\text{out}\cdot s(1-s)` at the window's
@@ -40,7 +40,8 @@ maximum and :math:`0` at its other three positions (for (N, C): everywhere),
     \frac{\partial\ell}{\partial x} = a\Big(dz - \frac{1}{M}\sum dz
         - \frac{\hat x}{M}\sum dz\,\hat x\Big),
 
-one pass for the two sums (over the maxima only) and one that writes
+one pass for the two sums (over the saved inputs at the maxima, a quarter of
+the values) and one that writes
 :math:`\partial\ell/\partial x = a\,dz + B x + C` with per-channel :math:`B, C`.
 In evaluation mode the statistics are constants and
 :math:`\partial\ell/\partial x = a\,dz`.

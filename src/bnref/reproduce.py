@@ -496,6 +496,7 @@ def time_first_block(*, device, batch_size: int = 256, min_run_time: float = 1.0
     and the BatchNorm's γ and β. Timed by ``torch.utils.benchmark`` (median of
     its blocked runs). Returns ``{"torch": ms, "fast": ms, "fused": ms}``.
     """
+    from torch import nn
     from torch.utils import benchmark
 
     from bnref.fast import FastBatchNorm
@@ -506,7 +507,6 @@ def time_first_block(*, device, batch_size: int = 256, min_run_time: float = 1.0
     torch.manual_seed(0)
     X = torch.randn(batch_size, 6, 24, 24, device=device, requires_grad=True)
     dY = torch.randn(batch_size, 6, 12, 12, device=device)
-    nn = torch.nn
     blocks = {"torch": nn.Sequential(nn.BatchNorm2d(6), nn.Sigmoid(), nn.MaxPool2d(2, 2)),
               "fast": nn.Sequential(FastBatchNorm(6, num_dims=4), nn.Sigmoid(), MaxPool2x2()),
               "fused": BatchNormSigmoidMaxPool2x2(6)}
