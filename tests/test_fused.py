@@ -1,4 +1,5 @@
-"""bnref.fused: BatchNorm + sigmoid (+ 2x2 max pooling) in one kernel, held to the three layers."""
+"""bnref.fused: BatchNorm + sigmoid (+ 2x2 max pooling) in one kernel, held to the three layers;
+BatchNorm alone in one kernel, held to bnref.batch_norm and F.batch_norm."""
 
 import copy
 
@@ -9,8 +10,8 @@ from torch import nn
 
 import bnref
 from bnref import fused
-from bnref.fused import (BatchNormSigmoid, BatchNormSigmoidMaxPool2x2, batch_norm_sigmoid,
-                         batch_norm_sigmoid_max_pool2x2, with_fused_layers)
+from bnref.fused import (BatchNormSigmoid, BatchNormSigmoidMaxPool2x2, FusedBatchNorm,
+                         batch_norm_sigmoid, batch_norm_sigmoid_max_pool2x2, with_fused_layers)
 from bnref.models import lenet_bn
 
 EPS, MOMENTUM = 1e-5, 0.9
@@ -277,6 +278,178 @@ def test_kernels_check_their_inputs():
 
 
 # --------------------------------------------------------------------------
+# Batch normalization alone: fused.batch_norm, FusedBatchNorm
+# --------------------------------------------------------------------------
+
+
+def compare_alone(X, training, atol=1e-12):
+    """fused.batch_norm against bnref.batch_norm: output, moving statistics, gradients."""
+    gamma, beta, mean, var = params(X.shape[1], X.dtype)
+    leaves = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+    leaves_ref = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+    y, m, v = fused.batch_norm(*leaves, mean, var, EPS, MOMENTUM, training=training)
+    y_ref, m_ref, v_ref = bnref.batch_norm(*leaves_ref, mean, var, EPS, MOMENTUM,
+                                           training=training)
+    for name, a, b in (("Y", y, y_ref), ("moving_mean", m, m_ref), ("moving_var", v, v_ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=atol, msg=lambda s, n=name: f"{n}: {s}")
+    dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(2), dtype=y.dtype)
+    grads = torch.autograd.grad(y, leaves, dy)
+    grads_ref = torch.autograd.grad(y_ref, leaves_ref, dy)
+    for name, a, b in zip(("X", "gamma", "beta"), grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=atol * max(1.0, b.abs().max().item()),
+                                   msg=lambda s, name=name: f"d{name}: {s}")
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(16, 6, 24, 24), (3, 2, 5, 7), (4, 5, 1, 1), (1, 3, 4, 4),
+                                   (256, 120), (7, 3), (2, 33)])
+def test_alone_equals_bnref_batch_norm(shape, training):
+    # (3, 2, 5, 7): planes of 35 values, a vector of lanes and a remainder
+    compare_alone(inputs("random", shape), training)
+
+
+def test_alone_float32_against_torch_nn_batchnorm2d():
+    torch.manual_seed(0)
+    X = torch.randn(32, 6, 14, 14) * 2 + 0.5
+    bn = nn.BatchNorm2d(6)
+    nn.init.uniform_(bn.weight, 0.5, 1.5)
+    nn.init.uniform_(bn.bias, -0.5, 0.5)
+    layer = FusedBatchNorm(6, num_dims=4)
+    with torch.no_grad():
+        layer.gamma.copy_(bn.weight.view(1, 6, 1, 1))
+        layer.beta.copy_(bn.bias.view(1, 6, 1, 1))
+    x1, x2 = X.clone().requires_grad_(), X.clone().requires_grad_()
+    y1, y2 = layer(x1), bn(x2)
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5)
+    dy = torch.randn_like(y1)
+    y1.backward(dy)
+    y2.backward(dy)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(layer.gamma.grad.view(6), bn.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(layer.beta.grad.view(6), bn.bias.grad, rtol=1e-4, atol=1e-4)
+    # d2l momentum 0.9 is PyTorch's 0.1; PyTorch's moving variance is the unbiased one
+    torch.testing.assert_close(layer.moving_mean.view(6), bn.running_mean, rtol=1e-5, atol=1e-6)
+    m = X[:, 0].numel()
+    # 0.9 * 1 + 0.1 * var, with var biased here and unbiased (times m / (m - 1)) there
+    torch.testing.assert_close(layer.moving_var.view(6),
+                               0.9 + (bn.running_var - 0.9) * (m - 1) / m, rtol=1e-5, atol=1e-6)
+    layer.eval(), bn.eval()
+    with torch.no_grad():
+        layer.moving_var.copy_(bn.running_var.view(1, 6, 1, 1))
+    torch.testing.assert_close(layer(X), bn(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(3, 2, 3, 5), (5, 4)])
+def test_alone_gradcheck(shape, training):
+    X = inputs("random", shape).requires_grad_()
+    gamma, beta, mean, var = params(shape[1])
+    gamma.requires_grad_()
+    beta.requires_grad_()
+
+    def f(X, gamma, beta):
+        return fused.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM, training=training)[0]
+
+    assert torch.autograd.gradcheck(f, (X, gamma, beta))
+
+
+def test_alone_the_number_of_threads_does_not_change_a_bit():
+    X = inputs("random", (8, 3, 10, 12), dtype=torch.float32)
+    gamma, beta, mean, var = params(3, torch.float32)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            leaves = [t.clone().requires_grad_() for t in (X, gamma, beta)]
+            y, m, v = fused.batch_norm(*leaves, mean, var, EPS, MOMENTUM, training=True)
+            results.append((y, m, v, *torch.autograd.grad(y.square().sum(), leaves)))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(32, 4, 8, 8), (2048, 4)])
+def test_alone_variance_of_a_large_mean_stays_accurate(shape):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(shape, generator=g) + 500.0
+    ones, zeros = torch.ones(4), torch.zeros(4)
+    _, _, var = fused.batch_norm(X, ones, zeros, zeros, ones, EPS, 0.0, training=True)
+    exact = X.double().var(dim=(0, 2, 3) if X.dim() == 4 else 0, unbiased=False)
+    assert ((var.double() - exact).abs() / exact).max() < 1e-3
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (6, 3)])
+def test_alone_in_eval_an_infinite_input_keeps_a_finite_gradient(shape):
+    # with fixed statistics dX = a dY whatever X holds (not a dY + 0 * X + 0 = NaN)
+    X = inputs("random", shape)
+    X.view(-1)[3] = float("inf")
+    compare_alone(X, training=False)
+    X.requires_grad_()
+    y, _, _ = fused.batch_norm(X, *params(3), EPS, MOMENTUM, training=False)
+    (dx,) = torch.autograd.grad(y.sum(), X)
+    assert dx.isfinite().all()
+
+
+def test_alone_half_precision_and_non_contiguous_input():
+    X = inputs("random", (4, 3, 8, 8), dtype=torch.float16)
+    gamma, beta, mean, var = (t.half() for t in params(3))
+    y, m, v = fused.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM, training=True)
+    assert y.dtype == m.dtype == v.dtype == torch.float16
+    y32, _, _ = fused.batch_norm(X.float(), gamma.float(), beta.float(), mean.float(),
+                                 var.float(), EPS, MOMENTUM, training=True)
+    torch.testing.assert_close(y, y32.half())
+    X = inputs("random", (4, 6, 3, 8)).transpose(1, 3)  # (4, 8, 6, 3) seen through strides
+    assert not X.is_contiguous()
+    compare_alone(X, training=True)
+    compare_alone(inputs("random", (6, 10)).t(), training=True)
+
+
+def test_alone_under_torch_compile_runs_bnref_fast(monkeypatch):
+    from bnref import fast
+
+    def no_kernel():
+        raise AssertionError("the kernel ran under torch.compile")
+
+    monkeypatch.setattr(fused, "load", no_kernel)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    X = inputs("random", (4, 3, 6, 6))
+    y, _, _ = fused.batch_norm(X, *params(3), EPS, MOMENTUM, training=True)
+    y_ref, _, _ = fast.batch_norm(X, *params(3), EPS, MOMENTUM, training=True)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+
+
+def test_alone_device(device):
+    layer = FusedBatchNorm(3, num_dims=4).double().to(device)
+    X = inputs("random", (4, 3, 6, 6)).to(device)
+    y_ref, _, _ = bnref.batch_norm(X, layer.gamma, layer.beta, layer.moving_mean,
+                                   layer.moving_var, EPS, MOMENTUM, training=True)
+    torch.testing.assert_close(layer(X), y_ref)
+
+
+def test_alone_bad_input():
+    g, b, m, v = params(3)
+    with pytest.raises(ValueError, match=r"gamma must have shape"):
+        fused.batch_norm(torch.randn(8, 5), torch.ones(4), torch.zeros(5), torch.zeros(5),
+                         torch.ones(5), EPS, MOMENTUM, training=True)
+    with pytest.raises(ValueError, match=r"a 2-D input \(N, C\) .* or a 4-D input "
+                       r"\(N, C, H, W\) .*; got shape \(4, 3, 5\)"):
+        fused.batch_norm(torch.randn(4, 3, 5, dtype=torch.float64), g, b, m, v, EPS, MOMENTUM,
+                         training=True)
+    with pytest.raises(ValueError, match=r"^FusedBatchNorm\(6, num_dims=4\) expects 6 "
+                       r"features/channels at dim 1"):
+        FusedBatchNorm(6, num_dims=4)(torch.randn(2, 5, 8, 8))
+    ops = fused.load()
+    ones = torch.ones(3)
+    with pytest.raises(RuntimeError, match=r"expects a 2-D \(N, C\) or 4-D \(N, C, H, W\) "
+                       r"input; got 3-D"):
+        ops.bn_forward(torch.randn(2, 3, 4), ones, ones, ones, ones, EPS, True)
+    with pytest.raises(RuntimeError, match="computes in float32 or float64; got Half"):
+        ops.bn_forward(torch.randn(2, 3).half(), ones, ones, ones, ones, EPS, True)
+
+
+# --------------------------------------------------------------------------
 # In a network
 # --------------------------------------------------------------------------
 
@@ -362,6 +535,13 @@ for shape in [(8, 3, 6, 34), (16, 16, 8, 8), (9, 120)]:
     y = fn(X, gamma, beta, m, v, 1e-5, 0.9, training=True)[0]
     Y = torch.sigmoid(bnref.batch_norm(X, gamma, beta, m, v, 1e-5, 0.9, training=True)[0])
     Y = F.max_pool2d(Y, 2, 2) if pool else Y
+    dy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad(y, (X, gamma, beta), dy),
+                    torch.autograd.grad(Y, (X, gamma, beta), dy)):
+        assert (a - b).abs().max() < 1e-10, shape
+    assert (y - Y).abs().max() < 1e-12, shape
+    y = fused.batch_norm(X, gamma, beta, m, v, 1e-5, 0.9, training=True)[0]
+    Y = bnref.batch_norm(X, gamma, beta, m, v, 1e-5, 0.9, training=True)[0]
     dy = torch.randn(y.shape, generator=g, dtype=torch.float64)
     for a, b in zip(torch.autograd.grad(y, (X, gamma, beta), dy),
                     torch.autograd.grad(Y, (X, gamma, beta), dy)):

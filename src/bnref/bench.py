@@ -1,10 +1,11 @@
 """Time batch normalization implementations against F.batch_norm.
 
-Times six implementations of the same batch normalization with
+Times seven implementations of the same batch normalization with
 ``torch.utils.benchmark``: the note's verbatim ``batch_norm``
 (``bnref.note``), bnref's readable one (``bnref.batch_norm``), the fast one
 (``bnref.fast.batch_norm``: single-pass statistics, analytic backward), the
-readable and the fast one under ``torch.compile``
+C++ kernels (``bnref.fused.batch_norm``: the same maths, one kernel each way;
+CPU only), the readable and the fast one under ``torch.compile``
 (``bnref.compiled.batch_norm``, ``bnref.compiled.fast_batch_norm``) and
 PyTorch's ``F.batch_norm`` — on a small ``(256, 16, 8, 8)`` and a large
 ``(128, 64, 56, 56)`` float32 input, in two modes:
@@ -61,18 +62,20 @@ import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
 
-from bnref import compiled, fast, note
+from bnref import compiled, fast, fused, note
 from bnref.reproduce import _git_commit
 from bnref.batch_norm import batch_norm as readable_batch_norm
 
 #: committed results live here (the repository's docs/results)
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 SHAPES = {"small": (256, 16, 8, 8), "large": (128, 64, 56, 56)}
-IMPLS = ("note", "bnref", "fast", "compiled", "compiled_fast", "torch")
+IMPLS = ("note", "bnref", "fast", "fused", "compiled", "compiled_fast", "torch")
 #: the implementations that ``torch.compile`` builds on their first call
 COMPILED_IMPLS = ("compiled", "compiled_fast")
 #: the implementations that run op by op (``full_size_ops`` can record them)
-EAGER_IMPLS = ("note", "bnref", "fast", "torch")
+EAGER_IMPLS = ("note", "bnref", "fast", "fused", "torch")
+#: the implementations with kernels for the CPU only (elsewhere they would time a fallback)
+CPU_ONLY_IMPLS = ("fused",)
 MODES = ("train", "eval")
 EPS, MOMENTUM = 1e-5, 0.9  # d2l convention; torch's momentum is 1 - 0.9
 
@@ -106,6 +109,9 @@ def make_call(impl: str, mode: str, shape: tuple[int, ...], device: str):
         if impl == "fast":
             return fast.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
                                    training=mode == "train")[0]
+        if impl == "fused":
+            return fused.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
+                                    training=mode == "train")[0]
         if impl == "compiled":
             return compiled.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
                                        training=mode == "train")[0]
@@ -359,7 +365,8 @@ def show(device: str = "cpu", path: Path | None = None) -> None:
 
 
 #: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
-TARGETS = (("bnref", 2.0), ("fast", 1.0), ("compiled", 1.0), ("compiled_fast", 1.0))
+TARGETS = (("bnref", 2.0), ("fast", 1.0), ("fused", 1.0), ("compiled", 1.0),
+           ("compiled_fast", 1.0))
 #: on a GPU: within 1.1x of cuDNN, and at least 70 % of the memory bandwidth bound
 GPU_TARGETS = (("fast", 1.1), ("compiled", 1.1), ("compiled_fast", 1.1))
 GPU_BANDWIDTH_SHARE = 0.7
@@ -537,6 +544,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--impls: unknown implementation(s) {', '.join(unknown)}; "
                          f"choose from {', '.join(IMPLS)}")
     impls = [i for i in IMPLS if i in impls or i == "torch"]
+    if args.device != "cpu":
+        skipped = [i for i in impls if i in CPU_ONLY_IMPLS]
+        if skipped:
+            print(f"not timed on {args.device}: {', '.join(skipped)} (CPU kernels; elsewhere "
+                  f"they run bnref.fast, which is timed as fast)")
+        impls = [i for i in impls if i not in CPU_ONLY_IMPLS]
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
     min_run_time = args.min_run_time or (0.02 if args.quick else 1.0)
     rounds = args.rounds or (1 if args.quick else 3)

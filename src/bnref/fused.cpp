@@ -1,7 +1,8 @@
-// Batch normalization fused with the sigmoid (and the 2x2 max pooling) after it.
+// Batch normalization fused with the sigmoid (and the 2x2 max pooling) after it,
+// and batch normalization alone.
 //
 // bnref/fused.py builds this file with torch.utils.cpp_extension and wraps
-// its four operators in autograd Functions; the module docstring there gives
+// its six operators in autograd Functions; the module docstring there gives
 // the formulas. Each operator reads its input in as few passes as the maths
 // allows and writes only what the next layer or the backward pass needs:
 //
@@ -9,6 +10,8 @@
 //   bn_sigmoid_pool_backward   dL/dout -> dL/dx, dL/dgamma, dL/dbeta
 //   bn_sigmoid_forward         (N, C) -> sigmoid(a*x + b)
 //   bn_sigmoid_backward        dL/dout -> dL/dx, dL/dgamma, dL/dbeta
+//   bn_forward                 (N, C) or (N, C, H, W) -> a*x + b
+//   bn_backward                dL/dy -> dL/dx, dL/dgamma, dL/dbeta
 //
 // with a = gamma / sqrt(var + eps) and b = beta - a * mean per channel.
 // Pooling before the sigmoid gives the same values as pooling after it,
@@ -260,8 +263,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> bn_sigmoid_pool_forward(
         }
       });
     } else {
-      mean = compute_dtype_vector(mean_in, x);
-      var = compute_dtype_vector(var_in, x);
+      mean = compute_dtype_vector(mean_in, x).clone();  // an output, not an alias of an input
+      var = compute_dtype_vector(var_in, x).clone();
     }
   });
   Tensor out = at::empty({N, C, Ho, Wo}, x.options());
@@ -495,8 +498,8 @@ std::tuple<Tensor, Tensor, Tensor> bn_sigmoid_forward(
         var.data_ptr<T>()[c] = T(s.var);
       }
     } else {
-      mean = compute_dtype_vector(mean_in, x);
-      var = compute_dtype_vector(var_in, x);
+      mean = compute_dtype_vector(mean_in, x).clone();  // an output, not an alias of an input
+      var = compute_dtype_vector(var_in, x).clone();
     }
     const Coefs<T> k = coefs<T>(gamma, beta, mean, var, eps);
     rows_affine(xp, out.data_ptr<T>(), N, C, k.a.data(), k.b.data());
@@ -533,26 +536,222 @@ std::tuple<Tensor, Tensor, Tensor> bn_sigmoid_backward(
   return {dx, dgamma, dbeta};
 }
 
+// ---------------------------------------------------------------------------
+// Batch norm alone, (N, C, H, W) or (N, C): y = a*x + b
+// ---------------------------------------------------------------------------
+//
+// The same sums and coefficients as above, without a layer after it. The
+// forward reads x twice (the sums, then y) and writes y; the backward reads
+// dy and x twice (the sums, then dx) and writes dx. That is the memory
+// traffic of PyTorch's own CPU kernel, less one read of x in the forward:
+// its statistics take two passes (the mean, then the sum of squared
+// deviations), one scalar value at a time.
+
+// One plane (or one run of M contiguous values) of y = A*x + B.
+template <typename T>
+void affine_plane(const T* __restrict x, T* __restrict y, int64_t M, T A, T B) {
+#pragma omp simd
+  for (int64_t i = 0; i < M; ++i) y[i] = A * x[i] + B;
+}
+
+// sum(dy) and sum(dy * (x - mean)) over one plane, accumulated in T across
+// the plane's values and in double across planes.
+template <typename T>
+void plane_dy_sums(const T* __restrict x, const T* __restrict dy, int64_t M, T mean,
+                   double* sdy, double* sdyc) {
+  T p1 = 0, p2 = 0;
+#pragma omp simd reduction(+ : p1, p2)
+  for (int64_t i = 0; i < M; ++i) {
+    p1 += dy[i];
+    p2 += dy[i] * (x[i] - mean);
+  }
+  *sdy += p1;
+  *sdyc += p2;
+}
+
+// dx = A*dy + B*x + C over one plane (training), dx = A*dy (eval: x plays no
+// part, so that an infinite x does not turn the gradient into 0 * inf = NaN)
+template <typename T>
+void plane_dx(const T* __restrict x, const T* __restrict dy, T* __restrict dx, int64_t M, T A,
+              T B, T Cc, bool training) {
+  if (training) {
+#pragma omp simd
+    for (int64_t i = 0; i < M; ++i) dx[i] = A * dy[i] + B * x[i] + Cc;
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < M; ++i) dx[i] = A * dy[i];
+  }
+}
+
+// (N, C) rows: sum(dy) and sum(dy * (x - mean)) per feature
+template <typename T>
+void rows_dy_sums(const T* __restrict x, const T* __restrict dy, int64_t N, int64_t C,
+                  const T* __restrict mean, double* __restrict sdy, double* __restrict sdyc) {
+  for (int64_t n = 0; n < N; ++n) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t q = n * C + c;
+      sdy[c] += dy[q];
+      sdyc[c] += double(dy[q]) * (double(x[q]) - mean[c]);
+    }
+  }
+}
+
+template <typename T>
+void rows_dx(const T* __restrict x, const T* __restrict dy, T* __restrict dx, int64_t N,
+             int64_t C, const T* __restrict a, const T* __restrict B, const T* __restrict Cc,
+             bool training) {
+  for (int64_t n = 0; n < N; ++n) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t q = n * C + c;
+      dx[q] = training ? a[c] * dy[q] + B[c] * x[q] + Cc[c] : a[c] * dy[q];
+    }
+  }
+}
+
+void check_bn_input(const Tensor& x, const char* op) {
+  TORCH_CHECK(x.dim() == 2 || x.dim() == 4, op, " expects a 2-D (N, C) or 4-D (N, C, H, W) input; got ",
+              x.dim(), "-D");
+  check_input(x, x.dim(), op);
+}
+
+std::tuple<Tensor, Tensor, Tensor> bn_forward(const Tensor& x_in, const Tensor& gamma_in,
+                                              const Tensor& beta_in, const Tensor& mean_in,
+                                              const Tensor& var_in, double eps, bool training) {
+  check_bn_input(x_in, "bn_forward");
+  const Tensor x = x_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  const Tensor gamma = compute_dtype_vector(gamma_in, x), beta = compute_dtype_vector(beta_in, x);
+  Tensor mean, var;
+  Tensor y = at::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_forward", [&] {
+    using T = scalar_t;
+    const T* xp = x.data_ptr<T>();
+    if (training) {
+      mean = at::empty({C}, x.options());
+      var = at::empty({C}, x.options());
+      T* mp = mean.data_ptr<T>();
+      T* vp = var.data_ptr<T>();
+      if (x.dim() == 4) {
+        at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) {
+            const double K = N > 0 ? double(xp[c * HW]) : 0.0;
+            double s1, s2;
+            channel_sums_4d(xp, N, C, HW, c, K, &s1, &s2);
+            const Stats s = stats_from_shifted_sums(K, s1, s2, N * HW);
+            mp[c] = T(s.mean);
+            vp[c] = T(s.var);
+          }
+        });
+      } else {
+        std::vector<double> s1(C, 0.0), s2(C, 0.0);
+        rows_shifted_sums(xp, N, C, s1.data(), s2.data());
+        for (int64_t c = 0; c < C; ++c) {
+          const Stats s = stats_from_shifted_sums(N > 0 ? double(xp[c]) : 0.0, s1[c], s2[c], N);
+          mp[c] = T(s.mean);
+          vp[c] = T(s.var);
+        }
+      }
+    } else {
+      mean = compute_dtype_vector(mean_in, x).clone();  // an output, not an alias of an input
+      var = compute_dtype_vector(var_in, x).clone();
+    }
+    const Coefs<T> k = coefs<T>(gamma, beta, mean, var, eps);
+    T* yp = y.data_ptr<T>();
+    if (x.dim() == 4) {
+      at::parallel_for(0, N * C, 8, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p)
+          affine_plane(xp + p * HW, yp + p * HW, HW, k.a[p % C], k.b[p % C]);
+      });
+    } else {
+      rows_affine(xp, yp, N, C, k.a.data(), k.b.data());
+    }
+  });
+  return {y, mean, var};
+}
+
+std::tuple<Tensor, Tensor, Tensor> bn_backward(const Tensor& dy_in, const Tensor& x,
+                                               const Tensor& gamma_in, const Tensor& beta_in,
+                                               const Tensor& mean, const Tensor& var, double eps,
+                                               bool training) {
+  check_bn_input(x, "bn_backward");
+  TORCH_CHECK(x.is_contiguous(), "bn_backward expects the tensors its forward saved");
+  const Tensor dy = dy_in.to(x.scalar_type()).contiguous();
+  const int64_t N = x.size(0), C = x.size(1), HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  const int64_t M = N * HW;
+  const Tensor gamma = compute_dtype_vector(gamma_in, x), beta = compute_dtype_vector(beta_in, x);
+  Tensor dx = at::empty_like(x);
+  Tensor dgamma = at::empty({C}, x.options()), dbeta = at::empty({C}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_backward", [&] {
+    using T = scalar_t;
+    const Coefs<T> k = coefs<T>(gamma, beta, mean, var, eps);
+    const T* xp = x.data_ptr<T>();
+    const T* dp = dy.data_ptr<T>();
+    T* dxp = dx.data_ptr<T>();
+    std::vector<double> sdy(C, 0.0), sdyc(C, 0.0);
+    if (x.dim() == 4) {
+      at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t n = 0; n < N; ++n) {
+            const int64_t p = n * C + c;
+            plane_dy_sums(xp + p * HW, dp + p * HW, HW, k.mean[c], &sdy[c], &sdyc[c]);
+          }
+      });
+    } else {
+      rows_dy_sums(xp, dp, N, C, k.mean.data(), sdy.data(), sdyc.data());
+    }
+    std::vector<T> B(C), Cc(C);
+    backward_coefs(k, sdy.data(), sdyc.data(), M, training, dgamma.data_ptr<T>(),
+                   dbeta.data_ptr<T>(), B, Cc);
+    if (x.dim() == 4) {
+      at::parallel_for(0, N * C, 8, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t c = p % C;
+          plane_dx(xp + p * HW, dp + p * HW, dxp + p * HW, HW, k.a[c], B[c], Cc[c], training);
+        }
+      });
+    } else {
+      rows_dx(xp, dp, dxp, N, C, k.a.data(), B.data(), Cc.data(), training);
+    }
+  });
+  return {dx, dgamma, dbeta};
+}
+
 }  // namespace
 }  // namespace bnref
 
+// The schemas, then the kernels for CPU tensors: registered under the CPU dispatch key
+// (not as catch-all kernels), the operators are seen as such by PyTorch's dispatcher, its
+// Python modes included, and a tensor on another device gets the dispatcher's own error.
 TORCH_LIBRARY(bnref_fused, m) {
   m.def(
       "bn_sigmoid_pool_forward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, "
-      "float eps, bool training) -> (Tensor out, Tensor idx, Tensor xsel, Tensor mean, Tensor var)",
-      &bnref::bn_sigmoid_pool_forward);
+      "float eps, bool training) -> (Tensor out, Tensor idx, Tensor xsel, Tensor mean, Tensor var)");
   m.def(
       "bn_sigmoid_pool_backward(Tensor dout, Tensor out, Tensor idx, Tensor xsel, Tensor x, "
       "Tensor gamma, Tensor beta, Tensor mean, Tensor var, float eps, bool training) -> "
-      "(Tensor dx, Tensor dgamma, Tensor dbeta)",
-      &bnref::bn_sigmoid_pool_backward);
+      "(Tensor dx, Tensor dgamma, Tensor dbeta)");
   m.def(
       "bn_sigmoid_forward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, "
-      "float eps, bool training) -> (Tensor out, Tensor mean, Tensor var)",
-      &bnref::bn_sigmoid_forward);
+      "float eps, bool training) -> (Tensor out, Tensor mean, Tensor var)");
   m.def(
       "bn_sigmoid_backward(Tensor dout, Tensor out, Tensor x, Tensor gamma, Tensor beta, "
       "Tensor mean, Tensor var, float eps, bool training) -> "
-      "(Tensor dx, Tensor dgamma, Tensor dbeta)",
-      &bnref::bn_sigmoid_backward);
+      "(Tensor dx, Tensor dgamma, Tensor dbeta)");
+  m.def(
+      "bn_forward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, float eps, "
+      "bool training) -> (Tensor y, Tensor mean, Tensor var)");
+  m.def(
+      "bn_backward(Tensor dy, Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, "
+      "float eps, bool training) -> (Tensor dx, Tensor dgamma, Tensor dbeta)");
+}
+
+TORCH_LIBRARY_IMPL(bnref_fused, CPU, m) {
+  m.impl("bn_sigmoid_pool_forward", &bnref::bn_sigmoid_pool_forward);
+  m.impl("bn_sigmoid_pool_backward", &bnref::bn_sigmoid_pool_backward);
+  m.impl("bn_sigmoid_forward", &bnref::bn_sigmoid_forward);
+  m.impl("bn_sigmoid_backward", &bnref::bn_sigmoid_backward);
+  m.impl("bn_forward", &bnref::bn_forward);
+  m.impl("bn_backward", &bnref::bn_backward);
 }

@@ -1,4 +1,5 @@
-r"""Batch normalization fused with the sigmoid and the 2×2 max pooling that follow it.
+r"""Batch normalization fused with the sigmoid and the 2×2 max pooling that follow it,
+and batch normalization alone, as C++ kernels.
 
 In LeNet-BN every batch normalization is followed by a sigmoid, and after a
 convolution by a 2×2 max pooling too. Run as three layers, they write three
@@ -46,6 +47,12 @@ the values) and one that writes
 In evaluation mode the statistics are constants and
 :math:`\partial\ell/\partial x = a\,dz`.
 
+**Batch normalization alone** (:func:`batch_norm`, :class:`FusedBatchNorm`)
+is the same computation with no layer after it: :math:`y = a x + b`
+forward, :math:`\partial\ell/\partial x = a\,dy + Bx + C` backward, for
+``(N, C)`` and ``(N, C, H, W)`` input. Each direction reads its inputs twice
+(the sums, then the output) and writes one full-size tensor.
+
 :class:`BatchNormSigmoidMaxPool2x2` and :class:`BatchNormSigmoid` are
 :class:`bnref.BatchNorm` layers (same parameters, buffers, ``state_dict``
 keys, checks and d2l momentum) whose forward includes the layers after them;
@@ -78,8 +85,9 @@ from torch.nn.modules.utils import _pair
 from bnref._checks import check_batch_norm_args
 from bnref.batch_norm import BatchNorm
 
-__all__ = ["BatchNormSigmoid", "BatchNormSigmoidMaxPool2x2", "batch_norm_sigmoid",
-           "batch_norm_sigmoid_max_pool2x2", "load", "with_fused_layers", "SOURCE"]
+__all__ = ["BatchNormSigmoid", "BatchNormSigmoidMaxPool2x2", "FusedBatchNorm", "batch_norm",
+           "batch_norm_sigmoid", "batch_norm_sigmoid_max_pool2x2", "load", "with_fused_layers",
+           "SOURCE"]
 
 #: the kernels' C++ source, beside this file
 SOURCE = Path(__file__).with_name("fused.cpp")
@@ -169,6 +177,29 @@ class _BatchNormSigmoid(torch.autograd.Function):
         return dx, dgamma, dbeta, None, None, None, None
 
 
+class _BatchNorm(torch.autograd.Function):
+    """``a x + b`` (batch normalization alone) forward and its backward, by the kernels."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean_in, var_in, eps, training):
+        y, mean, var = load().bn_forward(x, gamma, beta, mean_in, var_in, eps, training)
+        ctx.save_for_backward(x, gamma, beta, mean, var)
+        ctx.eps, ctx.training = eps, training
+        ctx.mark_non_differentiable(mean, var)
+        ctx.set_materialize_grads(False)
+        return y, mean, var
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy, _dmean, _dvar):
+        if dy is None:
+            return None, None, None, None, None, None, None
+        x, gamma, beta, mean, var = ctx.saved_tensors
+        dx, dgamma, dbeta = load().bn_backward(dy, x, gamma, beta, mean, var, ctx.eps,
+                                               ctx.training)
+        return dx, dgamma, dbeta, None, None, None, None
+
+
 def _fused(function, X, gamma, beta, moving_mean, moving_var, eps, momentum, training):
     """Run ``function`` in the compute dtype and update the moving statistics (d2l convention)."""
     dtype = torch.promote_types(X.dtype, torch.float32)
@@ -222,10 +253,10 @@ def batch_norm_sigmoid_max_pool2x2(
         raise ValueError(f"batch_norm_sigmoid_max_pool2x2 pools 2x2 windows: height and width "
                          f"must be at least 2; got shape {tuple(X.shape)}")
     if not _uses_kernel(X, pool=True):
-        from bnref.fast import batch_norm
+        from bnref import fast
 
-        Y, moving_mean, moving_var = batch_norm(X, gamma, beta, moving_mean, moving_var, eps,
-                                                momentum, training=training)
+        Y, moving_mean, moving_var = fast.batch_norm(X, gamma, beta, moving_mean, moving_var,
+                                                     eps, momentum, training=training)
         return F.max_pool2d(torch.sigmoid(Y), 2, 2), moving_mean, moving_var
     return _fused(_BatchNormSigmoidPool, X, gamma, beta, moving_mean, moving_var, eps,
                   momentum, training)
@@ -260,16 +291,72 @@ def batch_norm_sigmoid(
     if X.dim() != 2:
         raise ValueError(f"batch_norm_sigmoid expects (N, C) input; got shape {tuple(X.shape)}")
     if not _uses_kernel(X, pool=False):
-        from bnref.fast import batch_norm
+        from bnref import fast
 
-        Y, moving_mean, moving_var = batch_norm(X, gamma, beta, moving_mean, moving_var, eps,
-                                                momentum, training=training)
+        Y, moving_mean, moving_var = fast.batch_norm(X, gamma, beta, moving_mean, moving_var,
+                                                     eps, momentum, training=training)
         return torch.sigmoid(Y), moving_mean, moving_var
     return _fused(_BatchNormSigmoid, X, gamma, beta, moving_mean, moving_var, eps, momentum,
                   training)
 
 
-class _FusedBatchNorm(BatchNorm):
+def batch_norm(
+    X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, moving_mean: torch.Tensor,
+    moving_var: torch.Tensor, eps: float, momentum: float, *, training: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Batch normalization alone, ``(N, C)`` or ``(N, C, H, W)``, in one C++ kernel each way.
+
+    .. math::
+
+        y = a\,x + b,\qquad a = \frac{\gamma}{\sqrt{\hat\sigma^2+\epsilon}},\quad
+        b = \beta - a\hat\mu
+
+    The statistics come from one pass of shifted sums, the output from a
+    second pass; the backward pass reads ``dY`` and ``X`` once for its two
+    sums and once more to write ``dX``. Arguments, checks, conventions and
+    return value as :func:`bnref.batch_norm`. On other devices and under
+    ``torch.compile`` it computes :func:`bnref.fast.batch_norm`. The backward
+    cannot itself be differentiated (``once_differentiable``).
+
+    Example:
+        >>> import torch
+        >>> from bnref import batch_norm as readable
+        >>> X = torch.randn(8, 3, 5, 5)
+        >>> g, b, m, v = torch.ones(3), torch.zeros(3), torch.zeros(3), torch.ones(3)
+        >>> Y, m2, v2 = batch_norm(X, g, b, m, v, 1e-5, 0.9, training=True)
+        >>> Y1, m1, v1 = readable(X, g, b, m, v, 1e-5, 0.9, training=True)
+        >>> torch.allclose(Y, Y1, atol=1e-5), torch.allclose(m2, m1), torch.allclose(v2, v1)
+        (True, True, True)
+    """
+    if training is None:
+        training = torch.is_grad_enabled()
+    check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
+    if not _uses_kernel(X, pool=False):
+        from bnref import fast
+
+        return fast.batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum,
+                               training=training)
+    return _fused(_BatchNorm, X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
+
+
+class FusedBatchNorm(BatchNorm):
+    """A drop-in :class:`bnref.BatchNorm` whose forward is :func:`batch_norm` (the C++ kernels).
+
+    Example:
+        >>> bn = FusedBatchNorm(6, num_dims=4)
+        >>> bn(torch.randn(4, 6, 10, 10)).shape, sorted(bn.state_dict())
+        (torch.Size([4, 6, 10, 10]), ['beta', 'gamma', 'moving_mean', 'moving_var'])
+    """
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        self._check_input(X)
+        Y, self.moving_mean, self.moving_var = batch_norm(
+            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
+            eps=self.eps, momentum=self.momentum, training=self.training)
+        return Y
+
+
+class _FusedLayer(BatchNorm):
     """A :class:`bnref.BatchNorm` whose forward is ``_function`` (the layers after it
     included); its input has ``_num_dims`` dimensions."""
 
@@ -293,7 +380,7 @@ class _FusedBatchNorm(BatchNorm):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
-class BatchNormSigmoidMaxPool2x2(_FusedBatchNorm):
+class BatchNormSigmoidMaxPool2x2(_FusedLayer):
     """``BatchNorm(C, num_dims=4)``, ``nn.Sigmoid()``, ``nn.MaxPool2d(2, 2)`` as one layer.
 
     A :class:`bnref.BatchNorm` (parameters ``gamma``, ``beta`` of shape
@@ -310,7 +397,7 @@ class BatchNormSigmoidMaxPool2x2(_FusedBatchNorm):
     _function = staticmethod(batch_norm_sigmoid_max_pool2x2)
 
 
-class BatchNormSigmoid(_FusedBatchNorm):
+class BatchNormSigmoid(_FusedLayer):
     """``BatchNorm(C, num_dims=2)`` and ``nn.Sigmoid()`` as one layer.
 
     A :class:`bnref.BatchNorm` (parameters ``gamma``, ``beta`` of shape
@@ -356,7 +443,7 @@ def with_fused_layers(net: nn.Sequential) -> nn.Sequential:
     """
     layers = list(net)
     for i, m in enumerate(layers):
-        if (not isinstance(m, BatchNorm) or isinstance(m, _FusedBatchNorm)
+        if (not isinstance(m, BatchNorm) or isinstance(m, _FusedLayer)
                 or i + 1 >= len(layers) or type(layers[i + 1]) is not nn.Sigmoid):
             continue
         pool = m.num_dims == 4 and i + 2 < len(layers) and _is_max_pool2x2(layers[i + 2])
