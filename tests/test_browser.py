@@ -305,11 +305,19 @@ def search(reader: Reader, query: str) -> list[str]:
     box.click()
     box.fill(query)
     box.press("End")  # Material searches on keyup; fill() alone sends none
+    # Wait for the results of this query, not those of the one before (a loaded machine
+    # can leave the previous results on screen for a while): a result count, and either no
+    # result or a highlighted hit for this query.
     page.wait_for_function(
-        """() => {
+        """(query) => {
             const meta = document.querySelector('.md-search-result__meta');
-            return meta && /matching|没有|找到/i.test(meta.textContent);
+            if (!meta || !/matching|没有|找到/i.test(meta.textContent)) return false;
+            const items = document.querySelectorAll('.md-search-result__item');
+            const marks = [...document.querySelectorAll('.md-search-result__item mark')];
+            return items.length === 0
+                || marks.some(m => m.textContent.toLowerCase().includes(query.toLowerCase()));
         }""",
+        arg=query,
         timeout=15000,
     )
     return page.locator(".md-search-result__item").all_inner_texts()

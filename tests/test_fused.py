@@ -41,25 +41,34 @@ def params(C, dtype=torch.float64, seed=1):
     return gamma, beta, mean, var
 
 
-def reference(X, gamma, beta, mean, var, training):
-    """The three layers one after the other: bnref.batch_norm, sigmoid, F.max_pool2d."""
+def kernel_function(X, alone=False):
+    """The fused function for X: the layers after BatchNorm included, or batch norm alone."""
+    if alone:
+        return fused.batch_norm
+    return batch_norm_sigmoid_max_pool2x2 if X.dim() == 4 else batch_norm_sigmoid
+
+
+def reference(X, gamma, beta, mean, var, training, alone=False):
+    """The layers one after the other: bnref.batch_norm, then sigmoid and F.max_pool2d
+    (unless alone)."""
     Y, m, v = bnref.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM, training=training)
+    if alone:
+        return Y, m, v
     Y = torch.sigmoid(Y)
     return (F.max_pool2d(Y, 2, 2) if X.dim() == 4 else Y), m, v
 
 
-def compare(X, training, atol=1e-12):
+def compare(X, training, atol=1e-12, alone=False):
     """Output, moving statistics and gradients of the fused function against reference()."""
     C = X.shape[1]
     gamma, beta, mean, var = params(C, X.dtype)
-    fn = batch_norm_sigmoid_max_pool2x2 if X.dim() == 4 else batch_norm_sigmoid
+    fn = kernel_function(X, alone)
     leaves = [t.clone().requires_grad_() for t in (X, gamma, beta)]
     leaves_ref = [t.clone().requires_grad_() for t in (X, gamma, beta)]
     y, m, v = fn(*leaves, mean, var, EPS, MOMENTUM, training=training)
-    y_ref, m_ref, v_ref = reference(*leaves_ref, mean, var, training)
-    torch.testing.assert_close(y, y_ref, rtol=0, atol=atol)
-    torch.testing.assert_close(m, m_ref, rtol=0, atol=atol)
-    torch.testing.assert_close(v, v_ref, rtol=0, atol=atol)
+    y_ref, m_ref, v_ref = reference(*leaves_ref, mean, var, training, alone)
+    for name, a, b in (("Y", y, y_ref), ("moving_mean", m, m_ref), ("moving_var", v, v_ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=atol, msg=lambda s, n=name: f"{n}: {s}")
     dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(2), dtype=y.dtype)
     grads = torch.autograd.grad(y, leaves, dy)
     grads_ref = torch.autograd.grad(y_ref, leaves_ref, dy)
@@ -83,38 +92,49 @@ def test_2d_layer_equals_the_two_layers(shape, training):
     compare(inputs("random", shape), training)
 
 
-def test_float32_against_torch_nn_layers():
-    torch.manual_seed(0)
-    X = torch.randn(32, 6, 24, 24) * 2 + 0.5
-    bn = nn.BatchNorm2d(6)
+def against_nn_batchnorm2d(layer, after, X, atol):
+    """Train ``layer`` and ``nn.BatchNorm2d`` (same gamma and beta), then ``after``, on
+    float32 ``X``: outputs, gradients and moving mean agree; returns the nn layer."""
+    C = X.shape[1]
+    bn = nn.BatchNorm2d(C)
     nn.init.uniform_(bn.weight, 0.5, 1.5)
     nn.init.uniform_(bn.bias, -0.5, 0.5)
-    layer = BatchNormSigmoidMaxPool2x2(6)
     with torch.no_grad():
-        layer.gamma.copy_(bn.weight.view(1, 6, 1, 1))
-        layer.beta.copy_(bn.bias.view(1, 6, 1, 1))
+        layer.gamma.copy_(bn.weight.view(1, C, 1, 1))
+        layer.beta.copy_(bn.bias.view(1, C, 1, 1))
     x1, x2 = X.clone().requires_grad_(), X.clone().requires_grad_()
-    y1 = layer(x1)
-    y2 = F.max_pool2d(torch.sigmoid(bn(x2)), 2, 2)
-    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-6)
+    y1, y2 = layer(x1), after(bn(x2))
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=atol)
     dy = torch.randn_like(y1)
     y1.backward(dy)
     y2.backward(dy)
-    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(layer.gamma.grad.view(6), bn.weight.grad, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(layer.beta.grad.view(6), bn.bias.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=atol)
+    torch.testing.assert_close(layer.gamma.grad.view(C), bn.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(layer.beta.grad.view(C), bn.bias.grad, rtol=1e-4, atol=1e-4)
     # d2l momentum 0.9 is PyTorch's 0.1; the mean follows the same average
-    torch.testing.assert_close(layer.moving_mean.view(6), bn.running_mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(layer.moving_mean.view(C), bn.running_mean, rtol=1e-5, atol=1e-6)
+    return bn
 
 
+def test_float32_against_torch_nn_layers():
+    torch.manual_seed(0)
+    X = torch.randn(32, 6, 24, 24) * 2 + 0.5
+    against_nn_batchnorm2d(BatchNormSigmoidMaxPool2x2(6),
+                           lambda y: F.max_pool2d(torch.sigmoid(y), 2, 2), X, atol=1e-6)
+
+
+ALONE = pytest.mark.parametrize("alone", [False, True], ids=["with-layers-after", "alone"])
+
+
+@ALONE
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("shape", [(3, 2, 4, 6), (5, 4)])
-def test_gradcheck(shape, training):
+def test_gradcheck(shape, training, alone):
     X = inputs("random", shape).requires_grad_()
     gamma, beta, mean, var = params(shape[1])
     gamma.requires_grad_()
     beta.requires_grad_()
-    fn = batch_norm_sigmoid_max_pool2x2 if len(shape) == 4 else batch_norm_sigmoid
+    fn = kernel_function(X, alone)
 
     def f(X, gamma, beta):
         return fn(X, gamma, beta, mean, var, EPS, MOMENTUM, training=training)[0]
@@ -122,12 +142,13 @@ def test_gradcheck(shape, training):
     assert torch.autograd.gradcheck(f, (X, gamma, beta))
 
 
+@ALONE
 @pytest.mark.parametrize("shape", [(8, 3, 10, 12), (64, 5)])
-def test_the_number_of_threads_does_not_change_a_bit(shape):
+def test_the_number_of_threads_does_not_change_a_bit(shape, alone):
     # each thread sums whole channels, in the same order whatever the thread count
     X = inputs("random", shape, dtype=torch.float32)
     gamma, beta, mean, var = params(shape[1], torch.float32)
-    fn = batch_norm_sigmoid_max_pool2x2 if len(shape) == 4 else batch_norm_sigmoid
+    fn = kernel_function(X, alone)
     threads = torch.get_num_threads()
     results = []
     try:
@@ -142,15 +163,16 @@ def test_the_number_of_threads_does_not_change_a_bit(shape):
         assert torch.equal(a, b)
 
 
-def test_variance_of_a_large_mean_stays_accurate():
+@ALONE
+@pytest.mark.parametrize("shape", [(32, 4, 8, 8), (2048, 4)])
+def test_variance_of_a_large_mean_stays_accurate(shape, alone):
     # shifted sums: what cancels is mean - x[0], not the mean (fast.py's plain sums lose
     # about 0.2 of the variance at |mean| = 500 std in float32)
     g = torch.Generator().manual_seed(0)
-    X = torch.randn(32, 4, 8, 8, generator=g) + 500.0
+    X = torch.randn(shape, generator=g) + 500.0
     ones, zeros = torch.ones(4), torch.zeros(4)
-    _, _, var = batch_norm_sigmoid_max_pool2x2(X, ones, zeros, zeros, ones, EPS, 0.0,
-                                               training=True)
-    exact = X.double().var(dim=(0, 2, 3), unbiased=False)
+    _, _, var = kernel_function(X, alone)(X, ones, zeros, zeros, ones, EPS, 0.0, training=True)
+    exact = X.double().var(dim=(0, 2, 3) if X.dim() == 4 else 0, unbiased=False)
     assert ((var.double() - exact).abs() / exact).max() < 1e-3
 
 
@@ -282,55 +304,21 @@ def test_kernels_check_their_inputs():
 # --------------------------------------------------------------------------
 
 
-def compare_alone(X, training, atol=1e-12):
-    """fused.batch_norm against bnref.batch_norm: output, moving statistics, gradients."""
-    gamma, beta, mean, var = params(X.shape[1], X.dtype)
-    leaves = [t.clone().requires_grad_() for t in (X, gamma, beta)]
-    leaves_ref = [t.clone().requires_grad_() for t in (X, gamma, beta)]
-    y, m, v = fused.batch_norm(*leaves, mean, var, EPS, MOMENTUM, training=training)
-    y_ref, m_ref, v_ref = bnref.batch_norm(*leaves_ref, mean, var, EPS, MOMENTUM,
-                                           training=training)
-    for name, a, b in (("Y", y, y_ref), ("moving_mean", m, m_ref), ("moving_var", v, v_ref)):
-        torch.testing.assert_close(a, b, rtol=0, atol=atol, msg=lambda s, n=name: f"{n}: {s}")
-    dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(2), dtype=y.dtype)
-    grads = torch.autograd.grad(y, leaves, dy)
-    grads_ref = torch.autograd.grad(y_ref, leaves_ref, dy)
-    for name, a, b in zip(("X", "gamma", "beta"), grads, grads_ref):
-        torch.testing.assert_close(a, b, rtol=0, atol=atol * max(1.0, b.abs().max().item()),
-                                   msg=lambda s, name=name: f"d{name}: {s}")
-
-
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("shape", [(16, 6, 24, 24), (3, 2, 5, 7), (4, 5, 1, 1), (1, 3, 4, 4),
                                    (256, 120), (7, 3), (2, 33)])
 def test_alone_equals_bnref_batch_norm(shape, training):
     # (3, 2, 5, 7): planes of 35 values, a vector of lanes and a remainder
-    compare_alone(inputs("random", shape), training)
+    compare(inputs("random", shape), training, alone=True)
 
 
 def test_alone_float32_against_torch_nn_batchnorm2d():
     torch.manual_seed(0)
     X = torch.randn(32, 6, 14, 14) * 2 + 0.5
-    bn = nn.BatchNorm2d(6)
-    nn.init.uniform_(bn.weight, 0.5, 1.5)
-    nn.init.uniform_(bn.bias, -0.5, 0.5)
     layer = FusedBatchNorm(6, num_dims=4)
-    with torch.no_grad():
-        layer.gamma.copy_(bn.weight.view(1, 6, 1, 1))
-        layer.beta.copy_(bn.bias.view(1, 6, 1, 1))
-    x1, x2 = X.clone().requires_grad_(), X.clone().requires_grad_()
-    y1, y2 = layer(x1), bn(x2)
-    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5)
-    dy = torch.randn_like(y1)
-    y1.backward(dy)
-    y2.backward(dy)
-    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(layer.gamma.grad.view(6), bn.weight.grad, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(layer.beta.grad.view(6), bn.bias.grad, rtol=1e-4, atol=1e-4)
-    # d2l momentum 0.9 is PyTorch's 0.1; PyTorch's moving variance is the unbiased one
-    torch.testing.assert_close(layer.moving_mean.view(6), bn.running_mean, rtol=1e-5, atol=1e-6)
-    m = X[:, 0].numel()
+    bn = against_nn_batchnorm2d(layer, lambda y: y, X, atol=1e-5)
     # 0.9 * 1 + 0.1 * var, with var biased here and unbiased (times m / (m - 1)) there
+    m = X[:, 0].numel()
     torch.testing.assert_close(layer.moving_var.view(6),
                                0.9 + (bn.running_var - 0.9) * (m - 1) / m, rtol=1e-5, atol=1e-6)
     layer.eval(), bn.eval()
@@ -339,53 +327,12 @@ def test_alone_float32_against_torch_nn_batchnorm2d():
     torch.testing.assert_close(layer(X), bn(X), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("shape", [(3, 2, 3, 5), (5, 4)])
-def test_alone_gradcheck(shape, training):
-    X = inputs("random", shape).requires_grad_()
-    gamma, beta, mean, var = params(shape[1])
-    gamma.requires_grad_()
-    beta.requires_grad_()
-
-    def f(X, gamma, beta):
-        return fused.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM, training=training)[0]
-
-    assert torch.autograd.gradcheck(f, (X, gamma, beta))
-
-
-def test_alone_the_number_of_threads_does_not_change_a_bit():
-    X = inputs("random", (8, 3, 10, 12), dtype=torch.float32)
-    gamma, beta, mean, var = params(3, torch.float32)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            leaves = [t.clone().requires_grad_() for t in (X, gamma, beta)]
-            y, m, v = fused.batch_norm(*leaves, mean, var, EPS, MOMENTUM, training=True)
-            results.append((y, m, v, *torch.autograd.grad(y.square().sum(), leaves)))
-    finally:
-        torch.set_num_threads(threads)
-    for a, b in zip(*results):
-        assert torch.equal(a, b)
-
-
-@pytest.mark.parametrize("shape", [(32, 4, 8, 8), (2048, 4)])
-def test_alone_variance_of_a_large_mean_stays_accurate(shape):
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(shape, generator=g) + 500.0
-    ones, zeros = torch.ones(4), torch.zeros(4)
-    _, _, var = fused.batch_norm(X, ones, zeros, zeros, ones, EPS, 0.0, training=True)
-    exact = X.double().var(dim=(0, 2, 3) if X.dim() == 4 else 0, unbiased=False)
-    assert ((var.double() - exact).abs() / exact).max() < 1e-3
-
-
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (6, 3)])
 def test_alone_in_eval_an_infinite_input_keeps_a_finite_gradient(shape):
     # with fixed statistics dX = a dY whatever X holds (not a dY + 0 * X + 0 = NaN)
     X = inputs("random", shape)
     X.view(-1)[3] = float("inf")
-    compare_alone(X, training=False)
+    compare(X, training=False, alone=True)
     X.requires_grad_()
     y, _, _ = fused.batch_norm(X, *params(3), EPS, MOMENTUM, training=False)
     (dx,) = torch.autograd.grad(y.sum(), X)
@@ -402,8 +349,8 @@ def test_alone_half_precision_and_non_contiguous_input():
     torch.testing.assert_close(y, y32.half())
     X = inputs("random", (4, 6, 3, 8)).transpose(1, 3)  # (4, 8, 6, 3) seen through strides
     assert not X.is_contiguous()
-    compare_alone(X, training=True)
-    compare_alone(inputs("random", (6, 10)).t(), training=True)
+    compare(X, training=True, alone=True)
+    compare(inputs("random", (6, 10)).t(), training=True, alone=True)
 
 
 def test_alone_under_torch_compile_runs_bnref_fast(monkeypatch):

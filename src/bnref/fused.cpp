@@ -118,6 +118,85 @@ void check_input(const Tensor& x, int64_t dim, const char* op) {
   TORCH_CHECK(x.dim() == dim, op, " expects a ", dim, "-D input; got ", x.dim(), "-D");
 }
 
+// Sums over one channel of the shifted values, plane by plane.
+template <typename T>
+void channel_sums_4d(const T* x, int64_t N, int64_t C, int64_t HW, int64_t c, double K,
+                     double* s1, double* s2) {
+  double a1 = 0, a2 = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* p = x + (n * C + c) * HW;
+    const T k = T(K);
+    T p1 = 0, p2 = 0;  // one plane in T, the planes in double
+#pragma omp simd reduction(+ : p1, p2)
+    for (int64_t i = 0; i < HW; ++i) {
+      const T d = p[i] - k;
+      p1 += d;
+      p2 += d * d;
+    }
+    a1 += p1;
+    a2 += p2;
+  }
+  *s1 = a1;
+  *s2 = a2;
+}
+
+// Row by row, all features at once (the contiguous axis): sums of the values
+// shifted by the first row.
+template <typename T>
+void rows_shifted_sums(const T* __restrict x, int64_t N, int64_t C, double* __restrict s1,
+                       double* __restrict s2) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = x + n * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = double(row[c]) - double(x[c]);
+      s1[c] += d;
+      s2[c] += d * d;
+    }
+  }
+}
+
+// The statistics a forward pass normalizes with, in x's dtype, shape (C,): in
+// training the batch's per-channel mean and biased variance, from one pass of
+// shifted sums over x ((N, C, H, W): each thread takes whole channels, so the
+// sums do not depend on the thread count); in eval copies of the moving ones
+// (copies: an operator's outputs must not alias its inputs).
+std::pair<Tensor, Tensor> batch_stats(const Tensor& x, const Tensor& mean_in,
+                                      const Tensor& var_in, bool training) {
+  if (!training) {
+    return {compute_dtype_vector(mean_in, x).clone(), compute_dtype_vector(var_in, x).clone()};
+  }
+  const int64_t N = x.size(0), C = x.size(1), HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  Tensor mean = at::empty({C}, x.options()), var = at::empty({C}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "batch_stats", [&] {
+    using T = scalar_t;
+    const T* xp = x.data_ptr<T>();
+    T* mp = mean.data_ptr<T>();
+    T* vp = var.data_ptr<T>();
+    if (x.dim() == 4) {
+      at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const double K = N > 0 ? double(xp[c * HW]) : 0.0;
+          double s1, s2;
+          channel_sums_4d(xp, N, C, HW, c, K, &s1, &s2);
+          const Stats st = stats_from_shifted_sums(K, s1, s2, N * HW);
+          mp[c] = T(st.mean);
+          vp[c] = T(st.var);
+        }
+      });
+    } else {
+      std::vector<double> s1(C, 0.0), s2(C, 0.0);
+      rows_shifted_sums(xp, N, C, s1.data(), s2.data());
+      for (int64_t c = 0; c < C; ++c) {
+        const Stats st = stats_from_shifted_sums(N > 0 ? double(xp[c]) : 0.0, s1[c], s2[c], N);
+        mp[c] = T(st.mean);
+        vp[c] = T(st.var);
+      }
+    }
+  });
+  return {mean, var};
+}
+
 // ---------------------------------------------------------------------------
 // (N, C, H, W): batch norm, 2x2 max pooling, sigmoid
 // ---------------------------------------------------------------------------
@@ -210,28 +289,6 @@ void pool_plane(const T* x, T* out, uint8_t* idx, T* xsel, int64_t Ho, int64_t W
   }
 }
 
-// Sums over one channel of the shifted values, plane by plane.
-template <typename T>
-void channel_sums_4d(const T* x, int64_t N, int64_t C, int64_t HW, int64_t c, double K,
-                     double* s1, double* s2) {
-  double a1 = 0, a2 = 0;
-  for (int64_t n = 0; n < N; ++n) {
-    const T* p = x + (n * C + c) * HW;
-    const T k = T(K);
-    T p1 = 0, p2 = 0;  // one plane in T, the planes in double
-#pragma omp simd reduction(+ : p1, p2)
-    for (int64_t i = 0; i < HW; ++i) {
-      const T d = p[i] - k;
-      p1 += d;
-      p2 += d * d;
-    }
-    a1 += p1;
-    a2 += p2;
-  }
-  *s1 = a1;
-  *s2 = a2;
-}
-
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> bn_sigmoid_pool_forward(
     const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, const Tensor& mean_in,
     const Tensor& var_in, double eps, bool training) {
@@ -244,29 +301,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> bn_sigmoid_pool_forward(
   const int64_t Ho = H / 2, Wo = W / 2, HW = H * W;
   const Tensor gamma = compute_dtype_vector(gamma_in, x), beta = compute_dtype_vector(beta_in, x);
   Tensor mean, var;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_sigmoid_pool_forward", [&] {
-    using T = scalar_t;
-    const T* xp = x.data_ptr<T>();
-    if (training) {  // the batch's mean and biased variance, channel by channel
-      mean = at::empty({C}, x.options());
-      var = at::empty({C}, x.options());
-      T* mp = mean.data_ptr<T>();
-      T* vp = var.data_ptr<T>();
-      at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          const double K = N > 0 ? double(xp[c * HW]) : 0.0;
-          double s1, s2;
-          channel_sums_4d(xp, N, C, HW, c, K, &s1, &s2);
-          const Stats s = stats_from_shifted_sums(K, s1, s2, N * HW);
-          mp[c] = T(s.mean);
-          vp[c] = T(s.var);
-        }
-      });
-    } else {
-      mean = compute_dtype_vector(mean_in, x).clone();  // an output, not an alias of an input
-      var = compute_dtype_vector(var_in, x).clone();
-    }
-  });
+  std::tie(mean, var) = batch_stats(x, mean_in, var_in, training);
   Tensor out = at::empty({N, C, Ho, Wo}, x.options());
   Tensor idx = at::empty({N, C, Ho, Wo}, x.options().dtype(at::kByte));
   Tensor xsel = at::empty({N, C, Ho, Wo}, x.options());
@@ -420,22 +455,6 @@ std::tuple<Tensor, Tensor, Tensor> bn_sigmoid_pool_backward(
 // (N, C): batch norm, sigmoid
 // ---------------------------------------------------------------------------
 
-// Row by row, all features at once (the contiguous axis): sums of the values
-// shifted by the first row.
-template <typename T>
-void rows_shifted_sums(const T* __restrict x, int64_t N, int64_t C, double* __restrict s1,
-                       double* __restrict s2) {
-  for (int64_t n = 0; n < N; ++n) {
-    const T* row = x + n * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      const double d = double(row[c]) - double(x[c]);
-      s1[c] += d;
-      s2[c] += d * d;
-    }
-  }
-}
-
 template <typename T>
 void rows_affine(const T* __restrict x, T* __restrict y, int64_t N, int64_t C,
                  const T* __restrict a, const T* __restrict b) {
@@ -483,24 +502,11 @@ std::tuple<Tensor, Tensor, Tensor> bn_sigmoid_forward(
   const int64_t N = x.size(0), C = x.size(1);
   const Tensor gamma = compute_dtype_vector(gamma_in, x), beta = compute_dtype_vector(beta_in, x);
   Tensor mean, var;
+  std::tie(mean, var) = batch_stats(x, mean_in, var_in, training);
   Tensor out = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_sigmoid_forward", [&] {
     using T = scalar_t;
     const T* xp = x.data_ptr<T>();
-    if (training) {
-      std::vector<double> s1(C, 0.0), s2(C, 0.0);
-      rows_shifted_sums(xp, N, C, s1.data(), s2.data());
-      mean = at::empty({C}, x.options());
-      var = at::empty({C}, x.options());
-      for (int64_t c = 0; c < C; ++c) {
-        const Stats s = stats_from_shifted_sums(N > 0 ? double(xp[c]) : 0.0, s1[c], s2[c], N);
-        mean.data_ptr<T>()[c] = T(s.mean);
-        var.data_ptr<T>()[c] = T(s.var);
-      }
-    } else {
-      mean = compute_dtype_vector(mean_in, x).clone();  // an output, not an alias of an input
-      var = compute_dtype_vector(var_in, x).clone();
-    }
     const Coefs<T> k = coefs<T>(gamma, beta, mean, var, eps);
     rows_affine(xp, out.data_ptr<T>(), N, C, k.a.data(), k.b.data());
   });
@@ -611,8 +617,8 @@ void rows_dx(const T* __restrict x, const T* __restrict dy, T* __restrict dx, in
 }
 
 void check_bn_input(const Tensor& x, const char* op) {
-  TORCH_CHECK(x.dim() == 2 || x.dim() == 4, op, " expects a 2-D (N, C) or 4-D (N, C, H, W) input; got ",
-              x.dim(), "-D");
+  TORCH_CHECK(x.dim() == 2 || x.dim() == 4, op,
+              " expects a 2-D (N, C) or 4-D (N, C, H, W) input; got ", x.dim(), "-D");
   check_input(x, x.dim(), op);
 }
 
@@ -624,39 +630,11 @@ std::tuple<Tensor, Tensor, Tensor> bn_forward(const Tensor& x_in, const Tensor& 
   const int64_t N = x.size(0), C = x.size(1), HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   const Tensor gamma = compute_dtype_vector(gamma_in, x), beta = compute_dtype_vector(beta_in, x);
   Tensor mean, var;
+  std::tie(mean, var) = batch_stats(x, mean_in, var_in, training);
   Tensor y = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_forward", [&] {
     using T = scalar_t;
     const T* xp = x.data_ptr<T>();
-    if (training) {
-      mean = at::empty({C}, x.options());
-      var = at::empty({C}, x.options());
-      T* mp = mean.data_ptr<T>();
-      T* vp = var.data_ptr<T>();
-      if (x.dim() == 4) {
-        at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
-          for (int64_t c = c0; c < c1; ++c) {
-            const double K = N > 0 ? double(xp[c * HW]) : 0.0;
-            double s1, s2;
-            channel_sums_4d(xp, N, C, HW, c, K, &s1, &s2);
-            const Stats s = stats_from_shifted_sums(K, s1, s2, N * HW);
-            mp[c] = T(s.mean);
-            vp[c] = T(s.var);
-          }
-        });
-      } else {
-        std::vector<double> s1(C, 0.0), s2(C, 0.0);
-        rows_shifted_sums(xp, N, C, s1.data(), s2.data());
-        for (int64_t c = 0; c < C; ++c) {
-          const Stats s = stats_from_shifted_sums(N > 0 ? double(xp[c]) : 0.0, s1[c], s2[c], N);
-          mp[c] = T(s.mean);
-          vp[c] = T(s.var);
-        }
-      }
-    } else {
-      mean = compute_dtype_vector(mean_in, x).clone();  // an output, not an alias of an input
-      var = compute_dtype_vector(var_in, x).clone();
-    }
     const Coefs<T> k = coefs<T>(gamma, beta, mean, var, eps);
     T* yp = y.data_ptr<T>();
     if (x.dim() == 4) {
