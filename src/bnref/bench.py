@@ -531,6 +531,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "'-' writes none)")
 
 
+def select_impls(names: str, device: str, log=print) -> list[str]:
+    """The implementations ``--impls`` names, in table order, ``torch`` always among them.
+
+    Off the CPU the CPU-only ones are left out, with a line that says so: there
+    they would time their fallback (``bnref.fast``) under another name.
+
+    Example:
+        >>> select_impls("fused,note", "cpu")
+        ['note', 'fused', 'torch']
+        >>> select_impls("fast,fused", "cuda")
+        not timed on cuda: fused (CPU kernels; elsewhere they run bnref.fast, which is timed as fast)
+        ['fast', 'torch']
+    """
+    wanted = [i for i in names.split(",") if i]
+    unknown = sorted(set(wanted) - set(IMPLS))
+    if unknown:
+        raise SystemExit(f"--impls: unknown implementation(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(IMPLS)}")
+    impls = [i for i in IMPLS if i in wanted or i == "torch"]
+    if device != "cpu":
+        skipped = [i for i in impls if i in CPU_ONLY_IMPLS]
+        if skipped:
+            log(f"not timed on {device}: {', '.join(skipped)} (CPU kernels; elsewhere "
+                f"they run bnref.fast, which is timed as fast)")
+        impls = [i for i in impls if i not in CPU_ONLY_IMPLS]
+    return impls
+
+
 def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench --device cuda: no CUDA device (torch.cuda.is_available() is False)",
@@ -538,18 +566,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.validate:
         return validate(args.out or RESULTS / "bench-validation.json")
-    impls = [i for i in args.impls.split(",") if i]
-    unknown = sorted(set(impls) - set(IMPLS))
-    if unknown:
-        raise SystemExit(f"--impls: unknown implementation(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(IMPLS)}")
-    impls = [i for i in IMPLS if i in impls or i == "torch"]
-    if args.device != "cpu":
-        skipped = [i for i in impls if i in CPU_ONLY_IMPLS]
-        if skipped:
-            print(f"not timed on {args.device}: {', '.join(skipped)} (CPU kernels; elsewhere "
-                  f"they run bnref.fast, which is timed as fast)")
-        impls = [i for i in impls if i not in CPU_ONLY_IMPLS]
+    impls = select_impls(args.impls, args.device)
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
     min_run_time = args.min_run_time or (0.02 if args.quick else 1.0)
     rounds = args.rounds or (1 if args.quick else 3)
