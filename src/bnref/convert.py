@@ -22,6 +22,23 @@ with weight ``1 - momentum``. So the momentum is converted,
 :math:`m_\text{torch} = 1 - m_\text{d2l}`, and after conversion the two
 layers give the same output in evaluation mode; in training mode the
 outputs agree too, only the next updates of the moving variance differ.
+
+What crosses the bridge. ``bnref.BatchNorm`` has one configuration: a
+learnable scale and shift, moving statistics used in evaluation mode, one
+fixed momentum. ``nn.BatchNorm1d/2d`` built with the defaults
+(``affine=True``, ``bias=True``, ``track_running_stats=True``, a numeric
+``momentum``) is that configuration, and is carried exactly. Every other
+one is refused with a ``ValueError`` that names the setting and why bnref
+cannot hold it: ``affine=False`` (no scale and shift), ``bias=False`` (no
+shift), ``track_running_stats=False`` (batch statistics in evaluation mode
+too) and, for :func:`from_torch`, ``momentum=None`` (PyTorch's cumulative
+average, which one d2l-convention momentum cannot express;
+:func:`load_into_concise` gives its target layers the source's momentum,
+so there a ``momentum=None`` is replaced). A layer of
+another kind (``BatchNorm3d``, ``SyncBatchNorm``, a lazy layer not yet
+materialized) is refused with a ``TypeError``. ``nn.BatchNorm1d`` also takes
+``(N, C, L)`` input; a ``num_dims=2`` :class:`BatchNorm` takes ``(N, C)``
+only and says so when it gets three dimensions (see :func:`from_torch`).
 """
 
 from __future__ import annotations
@@ -76,22 +93,75 @@ def to_torch(bn: BatchNorm) -> nn.BatchNorm1d | nn.BatchNorm2d:
     return out
 
 
+def _cannot_carry(bn: nn.Module, *, momentum: bool = True) -> list[str]:
+    """Why ``bn``'s configuration has no :class:`BatchNorm` counterpart; empty when it has one.
+
+    ``momentum=False`` leaves ``momentum=None`` out (a layer that receives a
+    state gets the sender's momentum, so its own does not matter).
+    """
+    reasons = []
+    if not bn.affine:
+        reasons.append("affine=False (no learnable weight and bias), while bnref.BatchNorm "
+                       "always learns a scale gamma and a shift beta")
+    elif bn.bias is None:
+        reasons.append("bias=False (a learnable weight but no bias), while bnref.BatchNorm "
+                       "always learns a shift beta")
+    if not bn.track_running_stats or bn.running_mean is None or bn.running_var is None:
+        reasons.append("track_running_stats=False (no running statistics: PyTorch normalizes "
+                       "with the batch statistics in evaluation mode too), while bnref.BatchNorm "
+                       "keeps moving statistics and normalizes with them in evaluation mode")
+    if momentum and bn.momentum is None:
+        reasons.append("momentum=None (PyTorch's cumulative average: the k-th batch has weight "
+                       "1/k), which one d2l-convention momentum cannot express; to carry the "
+                       "running statistics anyway, give the layer a numeric momentum first, "
+                       "e.g. bn.momentum = 0.1")
+    return reasons
+
+
 def from_torch(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> BatchNorm:
     """A new :class:`bnref.BatchNorm` holding a PyTorch batch-norm layer's state.
 
-    Needs ``affine=True`` and ``track_running_stats=True`` (the defaults) and a
-    numeric ``momentum`` (``momentum=None``, PyTorch's cumulative average, has no
-    d2l counterpart).
+    Needs ``affine=True``, ``bias=True`` and ``track_running_stats=True`` (the
+    defaults) and a numeric ``momentum``; any other configuration raises a
+    ``ValueError`` that names each setting bnref cannot hold and why
+    (``momentum=None``, PyTorch's cumulative average, has no d2l counterpart).
+    ``num_batches_tracked`` is not carried: with a numeric momentum PyTorch
+    does not use it, and :func:`to_torch` starts it at 0 again.
+
+    An ``nn.BatchNorm1d`` becomes a ``num_dims=2`` layer, which takes
+    ``(N, C)`` input only; for ``(N, C, L)`` input (statistics over ``N`` and
+    ``L``, as PyTorch computes them) move ``L`` into the batch:
+    ``bn(X.transpose(1, 2).reshape(-1, C)).reshape(N, L, C).transpose(1, 2)``.
+
+    Args:
+        bn: an ``nn.BatchNorm1d`` or ``nn.BatchNorm2d``.
+
+    Returns:
+        A :class:`BatchNorm` with ``num_dims`` 2 or 4, the same ``eps``, the
+        converted momentum, the same mode, device and dtype.
+
+    Raises:
+        TypeError: ``bn`` is not an ``nn.BatchNorm1d`` or ``nn.BatchNorm2d``.
+        ValueError: ``bn`` has a configuration bnref cannot hold.
+
+    Examples:
+        >>> from torch import nn
+        >>> from_torch(nn.BatchNorm2d(3, momentum=0.2))
+        BatchNorm(3, num_dims=4, eps=1e-05, momentum=0.8)
+        >>> from_torch(nn.BatchNorm1d(3, bias=False))
+        Traceback (most recent call last):
+            ...
+        ValueError: from_torch cannot carry BatchNorm1d(3, ..., bias=False, ...): ...; got bias=False (a learnable weight but no bias), while bnref.BatchNorm always learns a shift beta
     """
     if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
         raise TypeError(
             f"from_torch expects nn.BatchNorm1d or nn.BatchNorm2d; got {type(bn).__name__}"
         )
-    if not (bn.affine and bn.track_running_stats) or bn.momentum is None:
+    reasons = _cannot_carry(bn)
+    if reasons:
         raise ValueError(
-            "from_torch needs affine=True, track_running_stats=True and a numeric momentum; "
-            f"got affine={bn.affine}, track_running_stats={bn.track_running_stats}, "
-            f"momentum={bn.momentum}"
+            f"from_torch cannot carry {bn!r}: it needs the defaults affine=True, bias=True, "
+            f"track_running_stats=True and a numeric momentum; got {'; and '.join(reasons)}"
         )
     num_dims = 2 if isinstance(bn, nn.BatchNorm1d) else 4
     out = BatchNorm(bn.num_features, num_dims=num_dims, eps=bn.eps,
@@ -106,8 +176,9 @@ def from_torch(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> BatchNorm:
 
 
 def _pairs(src: nn.Module, dst: nn.Module, src_type, dst_type):
-    a = [m for m in src.modules() if isinstance(m, src_type)]
-    b = [m for m in dst.modules() if isinstance(m, dst_type)]
+    """The batch-norm layers of ``src`` and ``dst``, position by position, with their names."""
+    a = [(name, m) for name, m in src.named_modules() if isinstance(m, src_type)]
+    b = [(name, m) for name, m in dst.named_modules() if isinstance(m, dst_type)]
     if len(a) != len(b):
         raise ValueError(
             f"the two networks must have the same number of batch-norm layers; got "
@@ -121,13 +192,35 @@ def load_into_concise(net_bn: nn.Module, net_concise: nn.Module) -> nn.Module:
 
     Every other layer (``Conv2d``, ``Linear``) is copied by ``load_state_dict``
     at the same position; each :class:`BatchNorm` goes into the PyTorch
-    batch-norm layer at the same position, through :func:`to_torch`. Returns
-    ``net_concise``.
+    batch-norm layer at the same position, through :func:`to_torch`: a
+    ``num_dims=2`` layer into an ``nn.BatchNorm1d``, a ``num_dims=4`` one
+    into an ``nn.BatchNorm2d``, with the same number of features. The target
+    layers take the source's ``eps`` and momentum (converted), so a target
+    built with ``momentum=None`` ends with a numeric one. A target layer
+    built with ``affine=False``, ``bias=False`` or
+    ``track_running_stats=False`` cannot hold gamma, beta or the moving
+    statistics: it is refused with a ``ValueError`` that names it, before
+    anything is copied. Returns ``net_concise``.
     """
-    for ours, theirs in _pairs(net_bn, net_concise, BatchNorm, nn.modules.batchnorm._BatchNorm):
+    pairs = list(_pairs(net_bn, net_concise, BatchNorm, nn.modules.batchnorm._BatchNorm))
+    for (name, ours), (their_name, theirs) in pairs:
+        expected = nn.BatchNorm1d if ours.num_dims == 2 else nn.BatchNorm2d
+        if type(theirs) is not expected or theirs.num_features != ours.num_features:
+            raise ValueError(
+                f"cannot load {ours!r} (layer {name!r}) into {theirs!r} (layer {their_name!r}): "
+                f"expected nn.{expected.__name__}({ours.num_features}); got "
+                f"{type(theirs).__name__}({theirs.num_features})"
+            )
+        reasons = _cannot_carry(theirs, momentum=False)
+        if reasons:
+            raise ValueError(
+                f"cannot load {ours!r} (layer {name!r}) into {theirs!r} (layer {their_name!r}): "
+                f"the target needs affine=True, bias=True and track_running_stats=True (the "
+                f"defaults) to hold gamma, beta and the moving statistics; got "
+                f"{'; and '.join(reasons)}"
+            )
+    for (_, ours), (_, theirs) in pairs:
         converted = to_torch(ours)
-        if type(converted) is not type(theirs) or converted.num_features != theirs.num_features:
-            raise ValueError(f"cannot load {ours!r} into {theirs!r}")
         theirs.load_state_dict(converted.state_dict())
         theirs.eps, theirs.momentum = converted.eps, converted.momentum
     _copy_rest(net_bn, net_concise)
@@ -135,13 +228,29 @@ def load_into_concise(net_bn: nn.Module, net_concise: nn.Module) -> nn.Module:
 
 
 def load_from_concise(net_concise: nn.Module, net_bn: nn.Module) -> nn.Module:
-    """The reverse of :func:`load_into_concise`; returns ``net_bn``."""
-    for theirs, ours in _pairs(net_concise, net_bn, nn.modules.batchnorm._BatchNorm, BatchNorm):
-        converted = from_torch(theirs)
-        if converted.num_dims != ours.num_dims or converted.num_features != ours.num_features:
-            raise ValueError(f"cannot load {theirs!r} into {ours!r}")
-        ours.load_state_dict(converted.state_dict())
-        ours.eps, ours.momentum = converted.eps, converted.momentum
+    """The reverse of :func:`load_into_concise`; returns ``net_bn``.
+
+    Each PyTorch layer goes through :func:`from_torch`, so the configurations
+    it refuses are refused here too, with the layer's name, before anything
+    is copied.
+    """
+    converted = []
+    for (their_name, theirs), (name, ours) in _pairs(
+            net_concise, net_bn, nn.modules.batchnorm._BatchNorm, BatchNorm):
+        try:
+            new = from_torch(theirs)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"layer {their_name!r} of the source network: {error}") from None
+        if new.num_dims != ours.num_dims or new.num_features != ours.num_features:
+            raise ValueError(
+                f"cannot load {theirs!r} (layer {their_name!r}) into {ours!r} (layer {name!r}): "
+                f"expected BatchNorm({new.num_features}, num_dims={new.num_dims}); got "
+                f"BatchNorm({ours.num_features}, num_dims={ours.num_dims})"
+            )
+        converted.append((new, ours))
+    for new, ours in converted:
+        ours.load_state_dict(new.state_dict())
+        ours.eps, ours.momentum = new.eps, new.momentum
     _copy_rest(net_concise, net_bn)
     return net_bn
 
