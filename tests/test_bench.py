@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from bnref import bench
-from bnref import fast as bnref_fast
+from bnref.experiments import bench
+from bnref.speed import fast as bnref_fast
 from bnref.__main__ import main
 from bnref.models import lenet_bn_with
 
@@ -63,7 +63,7 @@ def test_unknown_implementation_is_refused():
 
 RETAIN_PROBE = """
 import resource, sys
-from bnref import bench
+from bnref.experiments import bench
 if sys.argv[1] == "retain":
     assert bench.retain_freed_memory()
 call = bench.make_call("torch", "train", bench.SHAPES["large"], "cpu")  # F.batch_norm

@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The seed note, committed as a fixture (the original lives outside the repository).
 SEED = ROOT / "tests" / "fixtures" / "chapter" / "batch-norm-notes.zh.md"
 ORIGINAL = Path("/work/shared/seed/batch-norm-notes.zh.md")
-PAGES = ["docs/notes/index.md", "docs/notes/code.md", "docs/notes/kalman.md"]
+PAGES = ["docs/notes/index.md", "docs/notes/code.md", "docs/notes/kalman.md",
+         "docs/notes/references.md"]
 OTHER_BILINGUAL = ["docs/notes/glossary.md", "docs/reference/errata.md"]
 
 #: The seed's images: the only seed lines allowed to be missing from the pages.
@@ -332,6 +333,71 @@ def test_every_pair_is_zh_then_en(page):
             assert ids.get(hid + "-en") == "en", f"{page}: heading #{hid} has no English twin #{hid}-en"
         else:
             assert hid.endswith("-en") and ids.get(hid[:-3]) == "zh", f"{page}: #{hid} has no Chinese twin"
+
+
+# --------------------------------------------------------------------------
+# Translation and editing: regressions found by reading the pairs (issue 20)
+# --------------------------------------------------------------------------
+
+#: Pages whose prose the checks below cover (the chapter and the pages that repeat its points).
+EDITED = PAGES + ["docs/notes/glossary.md", "docs/index.md", "docs/reference/errata.md",
+                  "docs/reference/sync-bn.md", "docs/reference/family.md"]
+
+
+def pairs_of(page: str) -> list[tuple[str, str]]:
+    blocks = [b for b in lang_blocks(page_source(page))]
+    return [(blocks[i][1], blocks[i + 1][1]) for i in range(0, len(blocks) - 1, 2)
+            if blocks[i][0] == "zh" and blocks[i + 1][0] == "en"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_editor_text_is_marked_on_both_sides(page):
+    """An editor's remark inside a pair is marked in both languages, or in neither:
+    no "(see the editor's note ...)" slipped into a translation."""
+    for zh, en in pairs_of(page):
+        assert ("编者" in zh) == ("editor" in en.lower()), f"{page}: unmatched editor mark in\n{en[:200]}"
+
+
+def test_translation_says_what_the_note_says():
+    en = {page: "\n".join(e for _, e in pairs_of(page)) for page in PAGES}
+    chapter = en["docs/notes/index.md"]
+    # 正数 is "positive", 较快 "relatively fast", 一般不改变模型的精度 has no "final"
+    assert "map the data to positive numbers" in chapter and "non-negative values, which" not in chapter
+    assert "train relatively fast" in chapter and "learn fastest" not in chapter
+    assert "usually does not change the model's accuracy" in chapter
+    assert "(because a larger learning rate can be used" in chapter
+    kalman = en["docs/notes/kalman.md"]
+    assert "Click the picture below" in kalman and "no longer matters" in kalman
+    assert "coefficient × (current measurement" in kalman
+    assert "puts the gradients of the corresponding layer" in en["docs/notes/references.md"]
+
+
+@pytest.mark.parametrize("page", EDITED)
+def test_terms_are_consistent(page):
+    source = page_source(page)
+    # "running average" was used both for the 1/k mean and for PyTorch's EMA
+    assert "running average" not in source.lower() and "running-average" not in source.lower()
+    # one notation for the batch mean: mu_B, as in the note
+    assert r"\hat\mu_{\mathcal B}" not in source
+    assert "7 to 9" not in source and "7 到 9" not in source
+    # d2l's momentum 0.9 is the Chinese edition's (and English d2l before 1.0) convention
+    for line in source.splitlines():
+        if "d2l" in line and "0.9" in line:
+            assert "1.0" in line or "中文版" in line or "Chinese" in line, f"{page}: {line[:160]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_titles_and_captions_follow_the_reading_mode(page):
+    """Admonition titles and figure captions are inline pairs (hidden by language),
+    and no code title mixes the two languages (a title attribute cannot be split)."""
+    source = page_source(page)
+    for title in re.findall(r'<p class="admonition-title"[^>]*>(.*?)</p>', source):
+        assert title.startswith('<span class="bi-inline"><span lang="zh">'), title
+    for caption in re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", source):
+        assert caption.startswith('<span class="bi-inline"><span lang="zh">'), caption
+    assert not re.search(r'title="[^"]*[\u4e00-\u9fff]', source), f"{page}: a Chinese code title"
+    # figures: alt text only (no caption in the image syntax); every figure has a caption
+    assert not re.search(r"^!\[", source, re.M), f"{page}: a figure outside <figure> (no caption)"
 
 
 def counts() -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""bnref.compiled: the readable and the fast batch_norm under torch.compile, each held
+"""bnref.speed.compiled: the readable and the fast batch_norm under torch.compile, each held
 to torch and to its own eager version.
 
 Each new shape or mode compiles again (a few seconds), so the cases are few
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import bnref
-from bnref import compiled, fast
+from bnref.speed import compiled, fast
 
 #: (compiled function, the eager function it compiles, the compiled module)
 PAIRS = {

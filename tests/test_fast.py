@@ -1,4 +1,4 @@
-"""bnref.fast: the single-pass, analytic-backward batch norm, held to torch.
+"""bnref.speed.fast: the single-pass, analytic-backward batch norm, held to torch.
 
 Outputs and gradients are compared with ``F.batch_norm``; gradients are also
 checked numerically (``gradcheck`` in float64); moving statistics follow the
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import bnref
-from bnref import fast
+from bnref.speed import fast
 
 SHAPES = [(16, 5), (8, 3, 6, 7)]
 

@@ -1,11 +1,11 @@
-"""bnref.fast_conv: a one-channel convolution held to nn.Conv2d, values and gradients."""
+"""bnref.speed.conv: a one-channel convolution held to nn.Conv2d, values and gradients."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnref.fast_conv import OneChannelConv2d, one_channel_conv2d, with_one_channel_conv
+from bnref.speed.conv import OneChannelConv2d, one_channel_conv2d, with_one_channel_conv
 from bnref.models import lenet, lenet_bn
 
 #: (kwargs of the convolution, input height/width): LeNet-BN's conv1, LeNet's
@@ -108,7 +108,7 @@ def test_function_rejects_wrong_shapes():
 
 _VERBOSE_PROBE = r"""
 import torch
-from bnref.fast_conv import OneChannelConv2d
+from bnref.speed.conv import OneChannelConv2d
 conv = OneChannelConv2d(1, 6, kernel_size=5)
 x = torch.randn(64, 1, 28, 28)
 for which in ("torch", "one_channel"):

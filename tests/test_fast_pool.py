@@ -1,4 +1,4 @@
-"""bnref.fast_pool: 2x2 max pooling held to F.max_pool2d, values, indices and gradients."""
+"""bnref.speed.pool: 2x2 max pooling held to F.max_pool2d, values, indices and gradients."""
 
 import copy
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnref.fast_pool import MaxPool2x2, _maxima_and_indices, max_pool2x2, with_max_pool2x2
+from bnref.speed.pool import MaxPool2x2, _maxima_and_indices, max_pool2x2, with_max_pool2x2
 from bnref.models import lenet, lenet_bn
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bnref
-from bnref import figures
+from bnref.experiments import figures
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 

@@ -1,4 +1,4 @@
-"""bnref.fused: BatchNorm + sigmoid (+ 2x2 max pooling) in one kernel, held to the three layers;
+"""bnref.speed.fused: BatchNorm + sigmoid (+ 2x2 max pooling) in one kernel, held to the three layers;
 BatchNorm alone in one kernel, held to bnref.batch_norm and F.batch_norm."""
 
 import copy
@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import bnref
-from bnref import fused
-from bnref.fused import (BatchNormSigmoid, BatchNormSigmoidMaxPool2x2, FusedBatchNorm,
+from bnref.speed import fused
+from bnref.speed.fused import (BatchNormSigmoid, BatchNormSigmoidMaxPool2x2, FusedBatchNorm,
                          batch_norm_sigmoid, batch_norm_sigmoid_max_pool2x2, with_fused_layers)
 from bnref.models import lenet_bn
 
@@ -354,7 +354,7 @@ def test_alone_half_precision_and_non_contiguous_input():
 
 
 def test_alone_under_torch_compile_runs_bnref_fast(monkeypatch):
-    from bnref import fast
+    from bnref.speed import fast
 
     def no_kernel():
         raise AssertionError("the kernel ran under torch.compile")
@@ -466,7 +466,7 @@ def test_sgd_steps_match_lenet_bn():
 _CHECK_IN_SUBPROCESS = """
 import sys, torch, torch.nn.functional as F
 import bnref
-from bnref import fused
+from bnref.speed import fused
 if torch.backends.cpu.get_cpu_capability() != sys.argv[1]:
     print("unsupported"); sys.exit(0)
 fused.load()
@@ -502,7 +502,7 @@ print("ok")
 @pytest.mark.parametrize("capability", ["AVX2", "DEFAULT"])
 def test_kernels_built_for_another_instruction_set_agree(capability):
     # PyTorch runs with the instruction set ATEN_CPU_CAPABILITY names (up to what the CPU
-    # has), and bnref.fused builds its kernels for the same one: each build is its own code
+    # has), and bnref.speed.fused builds its kernels for the same one: each build is its own code
     import os
     import subprocess
     import sys

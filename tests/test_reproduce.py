@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from bnref import reproduce
+from bnref.experiments import reproduce
 from bnref.__main__ import main
-from bnref.data import TensorLoader
+from bnref.d2l.data import TensorLoader
 
 COMMITTED = reproduce.RESULTS / "reproduce-cpu.json"
 

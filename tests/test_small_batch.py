@@ -1,4 +1,4 @@
-"""The small-batch command (bnref.small_batch) and its committed results.
+"""The small-batch command (bnref.experiments.small_batch) and its committed results.
 
 The mechanics tests feed small random tensors instead of Fashion-MNIST (loading
 the real split takes tens of seconds here); they check step counting, the
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bnref import small_batch
+from bnref.experiments import small_batch
 from bnref.__main__ import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import bnref
-from bnref.data import TensorLoader, load_data_fashion_mnist
-from bnref.reproduce import MODELS
-from bnref.train import train_ch6
+from bnref.d2l.data import TensorLoader, load_data_fashion_mnist
+from bnref.experiments.reproduce import MODELS
+from bnref.d2l.train import train_ch6
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 The two-process comparison spawns 2 CPU processes on the gloo backend
 (127.0.0.1, a free port) once for the module, through
-``bnref.sync_batch_norm.split_run``; the reference is ``bnref.BatchNorm`` run
+``split_run`` (tests/sync_support.py); the reference is ``bnref.BatchNorm`` run
 in this process on the whole batch. Max abs differences are printed
 (``pytest -s``) for the performance report.
 """
@@ -12,7 +12,9 @@ import torch
 import torch.distributed as dist
 
 import bnref
-from bnref.sync_batch_norm import SyncBatchNorm, split_run, sync_batch_norm
+from sync_support import split_run
+
+from bnref.norm.sync_batch_norm import SyncBatchNorm, sync_batch_norm
 
 SIZES = [5, 3]  # an uneven split: the counts are all-reduced too
 STEPS = 2       # two steps, so the moving statistics are updated twice

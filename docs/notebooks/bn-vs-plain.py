@@ -38,7 +38,7 @@ from torch import nn
 
 import bnref
 from bnref import d2l
-from bnref.train import init_weights
+from bnref.d2l.train import init_weights
 
 threads = torch.get_num_threads()
 torch.set_num_threads(1)  # a small model: one thread is fastest on a shared CPU

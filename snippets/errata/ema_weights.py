@@ -5,8 +5,9 @@ steps from the initial value moving_0:
 
     moving_k = m^k * moving_0 + sum_{i=1..k} (1 - m) * m^(k-i) * batch_stat_i
 
-so the weights fall geometrically with age; they do not shrink like the 1/k of
-a running average (the "Kalman gain" the note derives), and they never settle.
+so the weights fall geometrically with age; the gain 1 - m stays fixed instead of
+shrinking like the 1/k of the cumulative average (the "Kalman gain" the note
+derives), and the weights never settle.
 """
 import torch
 
@@ -24,6 +25,6 @@ for X in batches:
 weights = [(1 - m) * m ** (k - i) for i in range(1, k + 1)]   # batch 1 first, newest last
 print("EMA weights of batches 1..5:", [round(w, 4) for w in weights])
 print("weight left on the initial value:", round(m ** k, 4))
-print("running-average gains 1/k:      ", [round(1 / i, 4) for i in range(1, k + 1)])
+print("cumulative-average gains 1/k:   ", [round(1 / i, 4) for i in range(1, k + 1)])
 expected = m ** k * moving_0 + sum(w * X.mean() for w, X in zip(weights, batches))
 print("note's moving_mean equals the weighted sum:", torch.allclose(moving_mean, expected))

@@ -1,7 +1,7 @@
 """The results page's numbers, read from the committed results of `python -m bnref reproduce`."""
 # --8<-- [start:describe]
-from bnref import reproduce
-from bnref.reproduce import RESULTS
+from bnref.experiments import reproduce
+from bnref.experiments.reproduce import RESULTS
 
 cpu_run = RESULTS / "reproduce-cpu.json"
 reproduce.describe(cpu_run)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import bnref
-from bnref import small_batch
+from bnref.experiments import small_batch
 
 root = Path(bnref.__file__).resolve().parents[2]          # the repository
 path = root / "docs" / "results" / "small-batch-cpu.json"

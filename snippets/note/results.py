@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 import bnref
-from bnref import reproduce
+from bnref.experiments import reproduce
 
 RESULTS = Path(bnref.__file__).parents[2] / "docs" / "results" / "reproduce-cpu.json"
 data = reproduce.load(RESULTS)

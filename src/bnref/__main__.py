@@ -1,6 +1,6 @@
 """Command line: ``python -m bnref <command>`` (or ``bnref <command>``).
 
-Each command lives in its own module, which defines ``configure(parser)`` to
+Each command lives in its own module of :mod:`bnref.experiments`, which defines ``configure(parser)`` to
 add its options and ``run(args) -> int`` to carry it out; the first line of
 the module's docstring is the command's one-line help.
 """
@@ -13,10 +13,12 @@ import sys
 
 #: command name -> module implementing it
 COMMANDS = {
-    "reproduce": "bnref.reproduce",
-    "figures": "bnref.figures",
-    "small-batch": "bnref.small_batch",
-    "bench": "bnref.bench",
+    "reproduce": "bnref.experiments.reproduce",
+    "small-batch": "bnref.experiments.small_batch",
+    "throughput": "bnref.experiments.throughput",
+    "bench": "bnref.experiments.bench",
+    "figures": "bnref.experiments.figures",
+    "validate": "bnref.experiments.validate",
 }
 
 
@@ -27,12 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue  # command not available in this version
+        module = importlib.import_module(module_name)
         doc = (module.__doc__ or name).strip().splitlines()[0]
         command = sub.add_parser(name, help=doc, description=module.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

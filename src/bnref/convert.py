@@ -46,7 +46,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bnref.batch_norm import BatchNorm
+from bnref.norm.batch_norm import BatchNorm
 
 __all__ = ["convert_momentum", "to_torch", "from_torch", "load_into_concise", "load_from_concise"]
 

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bnref.batch_norm import BatchNorm
-from bnref.group_norm import GroupNorm
-from bnref.instance_norm import InstanceNorm
-from bnref.layer_norm import LayerNorm
+from bnref.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 
 __all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_bn_with", "lenet_norm",
            "BN_IMPLS", "NORM_KINDS"]
@@ -83,17 +80,16 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     """:func:`lenet_bn` whose four BatchNorm layers come from implementation ``impl``.
 
     ``"note"``: the note's verbatim class (:mod:`bnref.note`); ``"bnref"``:
-    :class:`bnref.BatchNorm` (this is :func:`lenet_bn`); ``"fast"``:
-    :class:`bnref.fast.FastBatchNorm`; ``"compiled"``:
-    :class:`bnref.compiled.CompiledBatchNorm`; ``"compiled_fast"``:
-    :class:`bnref.compiled.CompiledFastBatchNorm`; ``"fused"``: each BatchNorm
+    :class:`bnref.BatchNorm` (this is :func:`lenet_bn`); ``"fast"``,
+    ``"compiled"``, ``"compiled_fast"``: the layer of that name in
+    :data:`bnref.speed.IMPLEMENTATIONS`; ``"fused"``: each BatchNorm
     with the sigmoid (and the max pooling) after it as one layer,
-    :func:`bnref.fused.with_fused_layers` (the places of the absorbed layers
+    :func:`bnref.speed.fused.with_fused_layers` (the places of the absorbed layers
     hold ``nn.Identity``); ``"torch"``: ``nn.BatchNorm2d`` and
     ``nn.BatchNorm1d`` (this is :func:`lenet_bn_concise`). Everything else is
     the same network, so the implementations can be timed against each other.
 
-    Example:
+    Examples:
         >>> print(*(type(lenet_bn_with(impl)[1]).__name__ for impl in BN_IMPLS))
         BatchNorm BatchNorm FastBatchNorm CompiledBatchNorm CompiledFastBatchNorm BatchNormSigmoidMaxPool2x2 BatchNorm2d
     """
@@ -105,14 +101,15 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     if impl == "bnref":
         return net
     if impl == "fused":
-        from bnref.fused import with_fused_layers
+        from bnref.speed.fused import with_fused_layers
 
         return with_fused_layers(net)
-    from bnref import compiled, fast, note
+    if impl == "note":
+        from bnref.note import BatchNorm as layer
+    else:
+        from bnref.speed import get
 
-    layer = {"note": note.BatchNorm, "fast": fast.FastBatchNorm,
-             "compiled": compiled.CompiledBatchNorm,
-             "compiled_fast": compiled.CompiledFastBatchNorm}[impl]
+        layer = get(impl).load()[1]
     for i, module in enumerate(net):
         if isinstance(module, BatchNorm):
             net[i] = layer(module.num_features, num_dims=module.num_dims)

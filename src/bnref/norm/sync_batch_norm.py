@@ -42,12 +42,14 @@ statistics), :func:`sync_batch_norm` is exactly :func:`bnref.batch_norm`.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.distributed as dist
 
-from bnref._checks import check_batch_norm_args
-from bnref.batch_norm import BatchNorm, batch_norm
-from bnref.fast import channel_dot, channel_sums
+from bnref.norm._checks import check_batch_norm_args
+from bnref.norm._moving import moving_average, resolve_training
+from bnref.norm.batch_norm import BatchNorm, batch_norm
 
 __all__ = ["sync_batch_norm", "SyncBatchNorm"]
 
@@ -89,8 +91,9 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         x, gamma, mean, invstd = ctx.saved_tensors
         dy = dy.contiguous()
         # Local sums of dy and dy * x_hat; dgamma and dbeta stay local.
-        sum_dy = channel_sums(dy)
-        sum_dy_xhat = invstd * (channel_dot(dy, x) - mean * sum_dy)
+        dims = (0,) if x.dim() == 2 else (0, 2, 3)
+        sum_dy = dy.sum(dim=dims)
+        sum_dy_xhat = invstd * ((dy * x).sum(dim=dims) - mean * sum_dy)
         # The input gradient needs them over the whole batch.
         sums = torch.stack([sum_dy, sum_dy_xhat]).double()
         dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=ctx.group)
@@ -141,8 +144,7 @@ def sync_batch_norm(
         tensor([[-1.0000, -1.0000],
                 [ 1.0000,  1.0000]])
     """
-    if training is None:
-        training = torch.is_grad_enabled()
+    training = resolve_training(training)
     if not training or not (dist.is_available() and dist.is_initialized()):
         return batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum,
                           training=training)
@@ -154,11 +156,8 @@ def sync_batch_norm(
         gamma.reshape(C).to(compute_dtype), beta.reshape(C).to(compute_dtype),
         float(eps), group,
     )
-    with torch.no_grad():
-        new_mean = momentum * moving_mean + (1.0 - momentum) * mean.view(moving_mean.shape)
-        new_var = momentum * moving_var + (1.0 - momentum) * var.view(moving_var.shape)
-    return (Y.to(X.dtype), new_mean.to(moving_mean.dtype).detach(),
-            new_var.to(moving_var.dtype).detach())
+    return (Y.to(X.dtype), moving_average(moving_mean, mean, momentum),
+            moving_average(moving_var, var, momentum))
 
 
 class SyncBatchNorm(BatchNorm):
@@ -192,76 +191,5 @@ class SyncBatchNorm(BatchNorm):
                  momentum: float = 0.9, group: dist.ProcessGroup | None = None) -> None:
         super().__init__(num_features, num_dims, eps=eps, momentum=momentum)
         self.group = group
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        self._check_input(X)
-        Y, self.moving_mean, self.moving_var = sync_batch_norm(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training, group=self.group,
-        )
-        return Y
-
-
-# --8<-- [start:split_run]
-def split_run(X: torch.Tensor, dY: torch.Tensor, world_size: int = 2,
-              sizes: list[int] | None = None, steps: int = 2) -> list[dict]:
-    """Run :class:`SyncBatchNorm` on ``world_size`` CPU processes, each on a slice.
-
-    Starts ``world_size`` processes (``torch.multiprocessing.spawn``) that
-    join a ``gloo`` group on ``127.0.0.1``. Process ``k`` takes its slice of
-    ``X`` and ``dY`` along dim 0 (``sizes`` samples each; default: equal
-    slices), runs ``steps`` training forward/backward passes of a fresh
-    ``SyncBatchNorm(C, X.dim())`` with ``sum(Y * dY)`` as loss, then one
-    evaluation pass. Returns, per process, a dict of CPU tensors: ``Y``,
-    ``dX``, ``dgamma``, ``dbeta`` (last training step), ``moving_mean``,
-    ``moving_var``, ``Y_eval``; and ``torch_sync_error``: what
-    ``torch.nn.SyncBatchNorm`` raises in training on CPU (``""`` if nothing).
-    """
-    import os
-    import socket
-    import tempfile
-
-    import torch.multiprocessing as mp
-
-    sizes = sizes or [X.shape[0] // world_size] * world_size
-    if sum(sizes) != X.shape[0] or len(sizes) != world_size:
-        raise ValueError(f"sizes must be {world_size} numbers adding up to N={X.shape[0]}; "
-                         f"got {sizes}")
-    with socket.socket() as s:  # a free port on the loopback interface
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    chunks = list(zip(X.detach().cpu().split(sizes), dY.detach().cpu().split(sizes)))
-    with tempfile.TemporaryDirectory() as folder:
-        mp.spawn(_split_worker, args=(world_size, port, chunks, steps, folder),
-                 nprocs=world_size, join=True)
-        return [torch.load(os.path.join(folder, f"{rank}.pt")) for rank in range(world_size)]
-
-
-def _split_worker(rank, world_size, port, chunks, steps, folder):
-    import os
-
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
-                            rank=rank, world_size=world_size)
-    try:
-        X, dY = chunks[rank]
-        bn = SyncBatchNorm(X.shape[1], num_dims=X.dim())
-        for _ in range(steps):
-            bn.zero_grad()
-            x = X.clone().requires_grad_()
-            Y = bn(x)
-            (Y * dY).sum().backward()
-        result = {"Y": Y.detach(), "dX": x.grad, "dgamma": bn.gamma.grad.clone(),
-                  "dbeta": bn.beta.grad.clone(), "moving_mean": bn.moving_mean.clone(),
-                  "moving_var": bn.moving_var.clone()}
-        with torch.no_grad():
-            result["Y_eval"] = bn.eval()(X)
-        try:  # torch's own SyncBatchNorm, in training, on CPU tensors
-            torch.nn.SyncBatchNorm(X.shape[1]).train()(X if X.dim() == 4 else X[:, :, None])
-            result["torch_sync_error"] = ""
-        except Exception as err:  # noqa: BLE001 - report whatever torch raises
-            result["torch_sync_error"] = f"{type(err).__name__}: {err}"
-        torch.save(result, os.path.join(folder, f"{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
-# --8<-- [end:split_run]
+        # The only difference from BatchNorm: the function, bound to this group.
+        self.function = functools.partial(sync_batch_norm, group=group)

@@ -61,8 +61,9 @@ from __future__ import annotations
 
 import torch
 
-from bnref._checks import check_batch_norm_args
-from bnref.batch_norm import BatchNorm
+from bnref.norm._checks import check_batch_norm_args
+from bnref.norm._moving import moving_average, resolve_training
+from bnref.norm.batch_norm import BatchNorm
 
 __all__ = ["batch_norm", "FastBatchNorm", "batch_slices", "channel_sums",
            "channel_sum_and_dot", "channel_dot", "scale_shift", "SLICE_ELEMENTS",
@@ -268,8 +269,7 @@ def batch_norm(
         >>> mean, var
         (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
     """
-    if training is None:
-        training = torch.is_grad_enabled()
+    training = resolve_training(training)
     check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
     dtype = torch.promote_types(X.dtype, torch.float32)  # the compute dtype
     C = X.shape[1]
@@ -278,12 +278,8 @@ def batch_norm(
         moving_mean.reshape(C), moving_var.reshape(C), float(eps), bool(training),
     )
     if training:
-        with torch.no_grad():  # lerp(s, e, w) = s + w (e - s) = w e + (1 - w) s
-            new_mean = torch.lerp(_as(mean, moving_mean.dtype).view(moving_mean.shape),
-                                  moving_mean, momentum)
-            new_var = torch.lerp(_as(var, moving_var.dtype).view(moving_var.shape),
-                                 moving_var, momentum)
-        moving_mean, moving_var = new_mean, new_var
+        moving_mean = moving_average(moving_mean, mean, momentum)
+        moving_var = moving_average(moving_var, var, momentum)
     return _as(Y, X.dtype), moving_mean.detach(), moving_var.detach()
 
 
@@ -293,7 +289,7 @@ def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 class FastBatchNorm(BatchNorm):
-    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.fast.batch_norm`.
+    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.speed.fast.batch_norm`.
 
     Same parameters, buffers, ``state_dict`` keys and checks; only the
     forward and backward computation differ.
@@ -305,10 +301,4 @@ class FastBatchNorm(BatchNorm):
         torch.Size([8, 3, 5, 5])
     """
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        self._check_input(X)
-        Y, self.moving_mean, self.moving_var = batch_norm(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training,
-        )
-        return Y
+    function = staticmethod(batch_norm)

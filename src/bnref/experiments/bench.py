@@ -3,10 +3,10 @@
 Times seven implementations of the same batch normalization with
 ``torch.utils.benchmark``: the note's verbatim ``batch_norm``
 (``bnref.note``), bnref's readable one (``bnref.batch_norm``), the fast one
-(``bnref.fast.batch_norm``: single-pass statistics, analytic backward), the
-C++ kernels (``bnref.fused.batch_norm``: the same maths, one kernel each way;
+(``bnref.speed.fast.batch_norm``: single-pass statistics, analytic backward), the
+C++ kernels (``bnref.speed.fused.batch_norm``: the same maths, one kernel each way;
 CPU only), the readable and the fast one under ``torch.compile``
-(``bnref.compiled.batch_norm``, ``bnref.compiled.fast_batch_norm``) and
+(``bnref.speed.compiled.batch_norm``, ``bnref.speed.compiled.fast_batch_norm``) and
 PyTorch's ``F.batch_norm`` — on a small ``(256, 16, 8, 8)`` and a large
 ``(128, 64, 56, 56)`` float32 input, in two modes:
 
@@ -40,11 +40,12 @@ new tensor faults once per 2 MiB instead of once per 4 KiB. The bench records
 the variable and the kernel's THP mode, and names its file
 ``bench-cpu-thp.json``.
 
-Writes a JSON file (default docs/results/bench-<device>.json) with the
-machine, versions, threads, command and date.
-
-``--validate`` times the full ``pytest`` run and ``mkdocs build --strict``
-instead, into docs/results/bench-validation.json.
+Writes a JSON file (default bench-<device>.json, see
+:func:`bnref.experiments.record.results_dir`) with the machine, versions,
+threads, command, date and a hash of the timed code (``timed_code``: a
+timing cannot be replayed, so the test suite reports when that code has
+changed since). The page's tables come from
+:func:`bnref.experiments.pages.bench_table`.
 """
 
 from __future__ import annotations
@@ -62,20 +63,23 @@ import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
 
-from bnref import compiled, fast, fused, note
-from bnref.reproduce import _git_commit
-from bnref.batch_norm import batch_norm as readable_batch_norm
+from bnref import note
+from bnref.experiments import record
+from bnref.norm.batch_norm import batch_norm as readable_batch_norm
+from bnref.speed import IMPLEMENTATIONS
+from bnref.speed import fast
 
-#: committed results live here (the repository's docs/results)
-RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 SHAPES = {"small": (256, 16, 8, 8), "large": (128, 64, 56, 56)}
-IMPLS = ("note", "bnref", "fast", "fused", "compiled", "compiled_fast", "torch")
+#: the note's function, the reference, every registered faster form, and PyTorch's
+IMPLS = ("note", "bnref", *IMPLEMENTATIONS, "torch")
 #: the implementations that ``torch.compile`` builds on their first call
-COMPILED_IMPLS = ("compiled", "compiled_fast")
+COMPILED_IMPLS = tuple(n for n in IMPLEMENTATIONS if n.startswith("compiled"))
 #: the implementations that run op by op (``full_size_ops`` can record them)
-EAGER_IMPLS = ("note", "bnref", "fast", "fused", "torch")
+EAGER_IMPLS = tuple(n for n in IMPLS if n not in COMPILED_IMPLS)
 #: the implementations with kernels for the CPU only (elsewhere they would time a fallback)
-CPU_ONLY_IMPLS = ("fused",)
+CPU_ONLY_IMPLS = tuple(n for n, i in IMPLEMENTATIONS.items() if i.devices == ("cpu",))
+#: the code whose speed this command measures (hashed into the results file)
+TIMED_MODULES = ("bnref.speed", "bnref.norm", "bnref.note")
 MODES = ("train", "eval")
 EPS, MOMENTUM = 1e-5, 0.9  # d2l convention; torch's momentum is 1 - 0.9
 
@@ -100,26 +104,16 @@ def make_call(impl: str, mode: str, shape: tuple[int, ...], device: str):
     mean, var = torch.zeros(pshape, device=device), torch.ones(pshape, device=device)
     X.requires_grad_(mode == "train")
 
+    function = (readable_batch_norm if impl == "bnref"
+                else IMPLEMENTATIONS[impl].load()[0] if impl in IMPLEMENTATIONS else None)
+
     def forward():
         if impl == "note":  # mode from torch.is_grad_enabled(), as in the note
             return note.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM)[0]
-        if impl == "bnref":
-            return readable_batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
-                                       training=mode == "train")[0]
-        if impl == "fast":
-            return fast.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
-                                   training=mode == "train")[0]
-        if impl == "fused":
-            return fused.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
-                                    training=mode == "train")[0]
-        if impl == "compiled":
-            return compiled.batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
-                                       training=mode == "train")[0]
-        if impl == "compiled_fast":
-            return compiled.fast_batch_norm(X, gamma, beta, mean, var, EPS, MOMENTUM,
-                                            training=mode == "train")[0]
-        return F.batch_norm(X, mean, var, gamma, beta, training=mode == "train",
-                            momentum=1 - MOMENTUM, eps=EPS)
+        if impl == "torch":
+            return F.batch_norm(X, mean, var, gamma, beta, training=mode == "train",
+                                momentum=1 - MOMENTUM, eps=EPS)
+        return function(X, gamma, beta, mean, var, EPS, MOMENTUM, training=mode == "train")[0]
 
     if mode == "train":
         def call():
@@ -187,14 +181,8 @@ def measure(call, threads: int, min_run_time: float) -> benchmark.Measurement:
 
 
 def machine(device: str) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+    """The record helper's machine facts, plus the GPU's for ``cuda``."""
+    info = {**record.machine(device), "cpu_count": os.cpu_count(),
             "python": platform.python_version()}
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -314,191 +302,6 @@ def retain_freed_memory() -> bool:
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-def format_table(results: dict) -> str:
-    """The bench table: one line per shape, mode and implementation."""
-    lines = [f"{'shape':14} {'mode':5} {'impl':13} {'median ms':>10} {'IQR ms':>8} {'runs':>4} "
-             f"{'x torch':>7} {'GB/s':>6}"]
-    for r in results["rows"]:
-        shape = "x".join(str(n) for n in r["shape"])
-        if "error" in r:
-            lines.append(f"{shape:14} {r['mode']:5} {r['impl']:13} failed: {r['error']}")
-            continue
-        lines.append(f"{shape:14} {r['mode']:5} {r['impl']:13} {r['median_s'] * 1e3:10.3f} "
-                     f"{r['iqr_s'] * 1e3:8.3f} {r['runs']:4} {r['ratio_to_torch']:7.2f} "
-                     f"{r['gb_per_s']:6.2f}")
-    return "\n".join(lines)
-
-
-def load(device: str = "cpu", path: Path | None = None) -> dict:
-    """Committed results: ``docs/results/bench-<device>.json``."""
-    path = path or RESULTS / f"bench-{device}.json"
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def show(device: str = "cpu", path: Path | None = None) -> None:
-    """Print the committed results for ``device``: where they come from, then the table."""
-    r = load(device, path)
-    m = r["machine"]
-    print(f"command: {r['command']}")
-    commit = f", commit {r['git_commit'][:12]}" if "git_commit" in r else ""
-    print(f"date: {r['date']}, wall {r['wall_s']} s{commit}")
-    print(f"machine: {m['cpu']}, {m['cpu_count']} cores" + (f", {m['gpu']}" if "gpu" in m else ""))
-    print(f"torch {r['torch']}, {r['threads']} thread(s), {r['dtype']}, "
-          f"load average before/after {r['load_average_before']} / {r['load_average_after']}")
-    print(f"allocator: {r.get('allocator', 'default')}; median of {r.get('rounds', 1)} "
-          f"interleaved round(s) of {r['min_run_time_s']} s per implementation")
-    print(format_table(r))
-    firsts = [f"{x['impl']:13} {'x'.join(map(str, x['shape'])):14} {x['mode']:5} "
-              f"{x['first_call_s']:5.1f} s"
-              for x in r["rows"] if x["impl"] in COMPILED_IMPLS and "first_call_s" in x]
-    if firsts:
-        print("first call of the compiled ones (compilation):")
-        for line in firsts:
-            print("  " + line)
-    for line in target_lines(r):
-        print(line)
-    for t in r.get("lenet", []):
-        print(f"LeNet-BN training, {t['variant']:5} BatchNorm: {t['examples_per_s']:7.0f} "
-              f"examples/s ({t['speed_vs_torch']:.2f}x nn.BatchNorm; {t['steps']} steps "
-              f"of {t['batch_size']})")
-
-
-#: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
-TARGETS = (("bnref", 2.0), ("fast", 1.0), ("fused", 1.0), ("compiled", 1.0),
-           ("compiled_fast", 1.0))
-#: on a GPU: within 1.1x of cuDNN, and at least 70 % of the memory bandwidth bound
-GPU_TARGETS = (("fast", 1.1), ("compiled", 1.1), ("compiled_fast", 1.1))
-GPU_BANDWIDTH_SHARE = 0.7
-
-
-def target_lines(results: dict) -> list[str]:
-    """Whether the targets are met, from the large-shape training rows."""
-    lines = []
-    large = {r["impl"]: r for r in results["rows"]
-             if r["shape_name"] == "large" and r["mode"] == "train" and "error" not in r}
-    gpu = results.get("device") == "cuda"
-    for impl, limit in GPU_TARGETS if gpu else TARGETS:
-        if impl in large:
-            ratio = large[impl]["ratio_to_torch"]
-            lines.append(f"target {impl} <= {limit:.1f}x torch (large, train): "
-                         f"{ratio:.2f}x, {'met' if ratio <= limit else 'not met'}")
-    peak = results.get("machine", {}).get("peak_gb_per_s")
-    if gpu and peak:
-        for impl in ("fast", "compiled", "compiled_fast", "torch"):
-            if impl in large:
-                share = large[impl]["gb_per_s"] / peak
-                lines.append(f"target {impl} >= {GPU_BANDWIDTH_SHARE:.0%} of {peak:.0f} GB/s "
-                             f"(large, train): {share:.0%}, "
-                             f"{'met' if share >= GPU_BANDWIDTH_SHARE else 'not met'}")
-    return lines
-
-
-def show_validation(path: Path | None = None) -> None:
-    """Print the recorded wall times of the full test suite and the strict build."""
-    path = path or RESULTS / "bench-validation.json"
-    if not path.exists():
-        print(f"no validation run recorded yet: python -m bnref bench --validate writes {path.name}")
-        return
-    with open(path, encoding="utf-8") as f:
-        v = json.load(f)
-    print(f"date: {v['date']}, machine: {v['machine']}")
-    for step in v["steps"]:
-        print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
-        print(f"          {step['result']}")
-
-
-LENET_VARIANTS = ("bnref", "fast", "torch")
-
-
-def lenet_throughput(device: str, steps: int, batch_size: int = 256, lr: float = 1.0,
-                     log=print) -> list[dict]:
-    """Training examples/second of LeNet-BN for ``steps`` minibatches of real Fashion-MNIST.
-
-    Same data (the fast tensor path: ``load_data_fashion_mnist(fast=True)``),
-    same seed and SGD step for each variant; 2 warm-up steps are not timed.
-    """
-    import time
-
-    from bnref.d2l import load_data_fashion_mnist
-    from bnref.models import lenet_bn_with
-
-    train_iter, _ = load_data_fashion_mnist(batch_size, fast=True, device=device)
-    batches = []
-    for X, y in train_iter:
-        batches.append((X, y))
-        if len(batches) == steps + 2:
-            break
-    rows = []
-    for variant in LENET_VARIANTS:
-        torch.manual_seed(0)
-        net = lenet_bn_with(variant).to(device)
-        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        for i, (X, y) in enumerate(batches):
-            if i == 2:
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-            optimizer.zero_grad()
-            loss = loss_fn(net(X), y)
-            loss.backward()
-            optimizer.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        examples = steps * batch_size
-        rows.append({"variant": variant, "steps": steps, "batch_size": batch_size,
-                     "seconds": seconds, "examples_per_s": examples / seconds,
-                     "final_loss": loss.item()})
-        log(f"  lenet_bn {variant:5} {examples / seconds:10.0f} examples/s "
-            f"({steps} steps of {batch_size}, loss {loss.item():.3f})")
-    for r in rows:
-        r["speed_vs_torch"] = r["examples_per_s"] / rows[-1]["examples_per_s"]
-    return rows
-
-
-def validate(out: Path) -> int:
-    """Time the full test suite and the strict site build; write their wall times to ``out``.
-
-    Runs ``python -m pytest -q`` and ``mkdocs build --strict`` from the
-    repository root, one after the other, and keeps each one's last summary line.
-    """
-    import subprocess
-    import tempfile
-    import time
-
-    root = RESULTS.parents[1]
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    site = tempfile.mkdtemp(prefix="bnref-site-")
-    commands = [
-        ("pytest", [sys.executable, "-m", "pytest", "-q", "--durations=15"], 180),
-        ("build", [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", site], 60),
-    ]
-    steps, failed = [], 0
-    for name, command, target in commands:
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-        summary = next((line for line in reversed(lines)
-                        if " passed" in line or " failed" in line or "Documentation built" in line),
-                       lines[-1] if lines else "")
-        shown = " ".join(["python" if c == sys.executable else c for c in command])
-        shown = shown.replace(site, "<tmp>")
-        steps.append({"name": name, "command": shown, "wall_s": round(wall, 1),
-                      "target_s": target, "returncode": done.returncode, "result": summary})
-        print("\n".join(lines[-40:]))  # the slowest tests, failures, the summary
-        print(f"{name}: {wall:.1f} s (rc {done.returncode}) {summary}")
-        failed |= done.returncode != 0
-    record = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "machine": f"{machine('cpu')['cpu']}, {os.cpu_count()} cores (shared)",
-              "load_average_after": load_average(), "steps": steps}
-    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
-    return int(failed)
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where to run (default: cpu)")
@@ -517,31 +320,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "temporaries do not page-fault; recorded as the allocator")
     parser.add_argument("--min-run-time", type=float, default=None,
                         help="seconds per measurement (default: 1, --quick: 0.02)")
-    parser.add_argument("--lenet-steps", type=int, default=None,
-                        help="also time LeNet-BN training steps (bnref / fast / nn BatchNorm) "
-                             "on real Fashion-MNIST, this many minibatches of 256 (default: 0 "
-                             "= skip; `python -m bnref reproduce --throughput` times whole epochs)")
-    parser.add_argument("--validate", action="store_true",
-                        help="instead of timing BN: time the full pytest run and the strict "
-                             "build, write docs/results/bench-validation.json (or --out)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="JSON file to write (default: docs/results/bench-<device>.json, "
+                        help="JSON file to write (default: bench-<device>.json, "
                              "bench-cpu-retain.json with --retain-memory, "
                              "bench-cpu-thp.json under THP_MEM_ALLOC_ENABLE=1; "
-                             "'-' writes none)")
+                             "'-' writes none). " + record.WHERE_HELP)
 
 
 def select_impls(names: str, device: str, log=print) -> list[str]:
     """The implementations ``--impls`` names, in table order, ``torch`` always among them.
 
     Off the CPU the CPU-only ones are left out, with a line that says so: there
-    they would time their fallback (``bnref.fast``) under another name.
+    they would time their fallback (``bnref.speed.fast``) under another name.
 
-    Example:
+    Examples:
         >>> select_impls("fused,note", "cpu")
         ['note', 'fused', 'torch']
         >>> select_impls("fast,fused", "cuda")
-        not timed on cuda: fused (CPU kernels; elsewhere they run bnref.fast, which is timed as fast)
+        not timed on cuda: fused (CPU kernels; elsewhere they run bnref.speed.fast, which is timed as fast)
         ['fast', 'torch']
     """
     wanted = [i for i in names.split(",") if i]
@@ -554,7 +350,7 @@ def select_impls(names: str, device: str, log=print) -> list[str]:
         skipped = [i for i in impls if i in CPU_ONLY_IMPLS]
         if skipped:
             log(f"not timed on {device}: {', '.join(skipped)} (CPU kernels; elsewhere "
-                f"they run bnref.fast, which is timed as fast)")
+                f"they run bnref.speed.fast, which is timed as fast)")
         impls = [i for i in impls if i not in CPU_ONLY_IMPLS]
     return impls
 
@@ -564,8 +360,6 @@ def run(args: argparse.Namespace) -> int:
         print("bench --device cuda: no CUDA device (torch.cuda.is_available() is False)",
               file=sys.stderr)
         return 2
-    if args.validate:
-        return validate(args.out or RESULTS / "bench-validation.json")
     impls = select_impls(args.impls, args.device)
     shapes = {"small": SHAPES["small"]} if args.quick else SHAPES
     min_run_time = args.min_run_time or (0.02 if args.quick else 1.0)
@@ -595,11 +389,6 @@ def run(args: argparse.Namespace) -> int:
           f"min_run_time {min_run_time} s, {rounds} round(s), allocator: {allocator}")
     rows = run_bench(args.device, shapes, args.threads, min_run_time, impls=impls,
                      rounds=rounds)
-    lenet_steps = args.lenet_steps or 0
-    lenet = []
-    if lenet_steps > 0:
-        torch.set_num_threads(args.threads)
-        lenet = lenet_throughput(args.device, lenet_steps)
     end = _dt.datetime.now(_dt.timezone.utc)
     results = {
         "command": ("THP_MEM_ALLOC_ENABLE=1 " if thp["requested"] else "")
@@ -609,19 +398,21 @@ def run(args: argparse.Namespace) -> int:
         "wall_s": round((end - start).total_seconds(), 1),
         "device": args.device, "dtype": "float32", "threads": args.threads,
         "torch": torch.__version__, "machine": machine(args.device),
-        "git_commit": _git_commit(),
+        "git_commit": record.git_commit(),
+        "timed_code": {"modules": list(TIMED_MODULES), "hash": record.code_hash(*TIMED_MODULES)},
         "load_average_before": load_before, "load_average_after": load_average(),
         "min_run_time_s": min_run_time, "rounds": rounds, "allocator": allocator,
         "huge_pages": thp,
         "byte_model": {"train": "read X + write Y + read dY + write dX (X read once)",
                        "eval": "read X + write Y"},
         "rows": rows,
-        "lenet": lenet,
     }
+    from bnref.experiments.pages import format_table
+
     print(format_table(results))
     default_name = (f"bench-{args.device}" + ("-retain" if args.retain_memory else "")
                     + ("-thp" if thp["requested"] else ""))
-    out = args.out or RESULTS / f"{default_name}.json"
+    out = args.out or record.results_dir() / f"{default_name}.json"
     if str(out) != "-":
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bnref._checks import check_eps, check_floating, check_param
+from bnref.norm._checks import check_eps, check_floating, check_param
 
 __all__ = ["instance_norm", "InstanceNorm"]
 

@@ -26,7 +26,7 @@ forward is ``F.conv2d`` as before (bit for bit ``nn.Conv2d``'s output), and its
 backward passes oneDNN the input with NHWC strides. Elsewhere (CUDA, where
 cuDNN has no such padding) it is plain ``nn.Conv2d``. Its parameters,
 ``state_dict`` and outputs are those of ``nn.Conv2d``.
-``python -m bnref reproduce --throughput`` times this layer's forward and backward both ways
+``python -m bnref throughput`` times this layer's forward and backward both ways
 and the whole training step with and without it.
 """
 

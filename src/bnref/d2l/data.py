@@ -28,6 +28,7 @@ Two data paths feed the training loop:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import shutil
@@ -45,6 +46,7 @@ __all__ = [
     "fashion_mnist",
     "load_data_fashion_mnist",
     "get_dataloader_workers",
+    "fashion_mnist_tensors",
 ]
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -296,3 +298,16 @@ def load_data_fashion_mnist(
                         generator=generator),
         data.DataLoader(mnist_test, batch_size, shuffle=False, num_workers=workers),
     )
+
+
+@functools.cache
+def fashion_mnist_tensors(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of the real Fashion-MNIST as CPU tensors ``(X, y)``, read once per process.
+
+    ``X`` is ``(N, 1, 28, 28)`` float32 in ``[0, 1]``, ``y`` the labels: what
+    ``load_data_fashion_mnist(..., fast=True)`` holds. Treat them as read-only.
+    """
+    from torchvision import datasets
+
+    ds = datasets.FashionMNIST(root=str(fashion_mnist_root()), train=train, download=False)
+    return _as_tensors(ds, None, torch.device("cpu"))

@@ -25,7 +25,7 @@ can be read with ``TORCH_LOGS=output_code``.
 :func:`batch_norm` checks its arguments eagerly, with the messages of
 :func:`bnref.batch_norm`, before calling the compiled function.
 
-:func:`fast_batch_norm` compiles :func:`bnref.fast.batch_norm` instead: the
+:func:`fast_batch_norm` compiles :func:`bnref.speed.fast.batch_norm` instead: the
 single-pass statistics and the analytic backward. The compiler captures the
 custom ``autograd.Function`` whole and fuses its forward and its hand-written
 backward into one kernel each. On the CPU the forward then reads ``x`` twice
@@ -34,7 +34,7 @@ backward into one kernel each. On the CPU the forward then reads ``x`` twice
 :math:`\sum dy\,x` in one loop, then again to write ``dx``). The compiled
 code does not walk the batch in slices as the eager fast variant does: its
 fused loops keep each value in registers between the steps of the formula.
-It keeps the precision of :mod:`bnref.fast`
+It keeps the precision of :mod:`bnref.speed.fast`
 (:math:`\overline{x^2}-\hat\mu^2` loses digits when the mean is large next to
 the standard deviation).
 """
@@ -45,10 +45,11 @@ import functools
 
 import torch
 
-from bnref import fast
-from bnref._checks import check_batch_norm_args
-from bnref.batch_norm import BatchNorm
-from bnref.batch_norm import batch_norm as readable_batch_norm
+from bnref.norm._checks import check_batch_norm_args
+from bnref.norm._moving import resolve_training
+from bnref.norm.batch_norm import BatchNorm
+from bnref.norm.batch_norm import batch_norm as readable_batch_norm
+from bnref.speed import fast
 
 __all__ = ["batch_norm", "CompiledBatchNorm", "fast_batch_norm", "CompiledFastBatchNorm"]
 
@@ -61,8 +62,7 @@ def _compiled(function):
 
 def _checked_call(function, X, gamma, beta, moving_mean, moving_var, eps, momentum, training):
     """Check the arguments eagerly (the readable version's messages), then run ``function`` compiled."""
-    if training is None:
-        training = torch.is_grad_enabled()
+    training = resolve_training(training)
     check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
     return _compiled(function)(X, gamma, beta, moving_mean, moving_var, eps, momentum,
                                training=training)
@@ -106,7 +106,7 @@ def batch_norm(
 
 
 class CompiledBatchNorm(BatchNorm):
-    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.compiled.batch_norm`.
+    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.speed.compiled.batch_norm`.
 
     Same parameters, buffers, ``state_dict`` keys and checks.
 
@@ -117,16 +117,7 @@ class CompiledBatchNorm(BatchNorm):
         torch.Size([8, 3, 5, 5])
     """
 
-    #: the functional core this module calls
     function = staticmethod(batch_norm)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        self._check_input(X)
-        Y, self.moving_mean, self.moving_var = self.function(
-            X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            eps=self.eps, momentum=self.momentum, training=self.training,
-        )
-        return Y
 
 
 def fast_batch_norm(
@@ -140,7 +131,7 @@ def fast_batch_norm(
     *,
     training: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r""":func:`bnref.fast.batch_norm`, compiled by ``torch.compile`` on first use.
+    r""":func:`bnref.speed.fast.batch_norm`, compiled by ``torch.compile`` on first use.
 
     Single-pass statistics and the analytic backward, each fused into loops
     by the compiler:
@@ -171,8 +162,8 @@ def fast_batch_norm(
                          eps, momentum, training)
 
 
-class CompiledFastBatchNorm(CompiledBatchNorm):
-    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.compiled.fast_batch_norm`.
+class CompiledFastBatchNorm(BatchNorm):
+    """:class:`bnref.BatchNorm` whose arithmetic is :func:`bnref.speed.compiled.fast_batch_norm`.
 
     Same parameters, buffers, ``state_dict`` keys and checks.
 

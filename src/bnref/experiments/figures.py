@@ -1,4 +1,4 @@
-"""Redraw every figure of the site as SVG in docs/figures/ (matplotlib).
+"""Redraw the site's figures as SVG from committed results (matplotlib).
 
 The note borrowed its figures from elsewhere; the site draws its own:
 
@@ -12,8 +12,8 @@ The note borrowed its figures from elsewhere; the site draws its own:
   LeNet, with and without BN, after a short real training run on
   Fashion-MNIST (the analogue of the note's second figure). The run is small
   (``--activation-steps`` minibatches of 256, seed 0) and is done here.
-* ``small-batch.svg`` — drawn by :func:`bnref.small_batch.plot` from its
-  committed results, when that module exists.
+* ``small-batch.svg`` — test error against batch size, from the results of
+  ``python -m bnref small-batch``.
 
 The files are stable from run to run: ``svg.hashsalt`` is fixed and no date
 is written, so ``git diff`` shows only real changes. Figures hold no Chinese
@@ -30,9 +30,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ROOT / "docs" / "figures"
-RESULTS = ROOT / "docs" / "results"
+from bnref.experiments import record
 
 __all__ = ["activations", "configure", "curves", "norm_cube", "run", "save", "small_batch"]
 
@@ -93,7 +91,7 @@ def _shaded(kind: str):
     return s
 
 
-def norm_cube(out_path: str | Path = FIGURES / "norm-cube.svg") -> Path:
+def norm_cube(out_path: str | Path) -> Path:
     """The classic cube picture: which elements each normalization averages over."""
     import numpy as np
 
@@ -126,40 +124,40 @@ def norm_cube(out_path: str | Path = FIGURES / "norm-cube.svg") -> Path:
 # --------------------------------------------------------------------------
 
 
-def curves(results_json: str | Path = RESULTS / "reproduce-cpu.json",
-           out_path: str | Path = FIGURES / "curves.svg") -> Path:
+def curves(results_json: str | Path, out_path: str | Path) -> Path:
     """Per-epoch train loss, train accuracy and test accuracy, with and without BN.
 
     Lines are the mean over seeds; the band spans the lowest to the highest seed.
     """
-    import json
-
     import numpy as np
 
+    from bnref.experiments.pages import _runs
+
     plt = _pyplot()
-    data = json.loads(Path(results_json).read_text(encoding="utf-8"))
+    data = record.load(results_json)
     metrics = (("train_loss", "train loss"), ("train_acc", "train accuracy"),
                ("test_acc", "test accuracy"))
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
-    for model, entry in data["models"].items():
-        runs = entry["runs"]
+    for model in data["config"]["models"]:
+        runs = _runs(data, model)
         if not runs:
             continue
         for ax, (key, _title) in zip(axes, metrics):
             values = np.array([r[key] for r in runs])
             epochs = np.arange(1, values.shape[1] + 1)
             ax.plot(epochs, values.mean(axis=0), color=COLORS.get(model), marker=".",
-                    label=f"{LABELS.get(model, model)}, lr {entry['lr']}")
+                    label=f"{LABELS.get(model, model)}, lr {data['config']['lr'][model]}")
             ax.fill_between(epochs, values.min(axis=0), values.max(axis=0),
                             color=COLORS.get(model), alpha=0.2, linewidth=0)
     for ax, (_key, title) in zip(axes, metrics):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    seeds = max(len(e["runs"]) for e in data["models"].values())
+    seeds = max(len(_runs(data, m)) for m in data["config"]["models"])
+    machine = data["provenance"]["machine"]
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Fashion-MNIST, batch {data['settings']['batch_size']}, mean of {seeds} "
-                 f"seeds (band: min to max), on {data['device']} ({data['device_name']})",
+    fig.suptitle(f"Fashion-MNIST, batch {data['config']['batch_size']}, mean of {seeds} "
+                 f"seeds (band: min to max), on {machine['device']} ({machine['cpu']})",
                  y=0.0, fontsize=8)
     fig.tight_layout()
     return save(fig, out_path)
@@ -189,9 +187,9 @@ def sigmoid_inputs(net: torch.nn.Module, X: torch.Tensor) -> list[torch.Tensor]:
 def train_briefly(model: str, steps: int, seed: int = 0, batch_size: int = 256):
     """Train one of the note's models for ``steps`` minibatches (note's lr, fast path)."""
     import bnref
-    from bnref.data import load_data_fashion_mnist
-    from bnref.reproduce import MODELS
-    from bnref.train import train_ch6
+    from bnref.d2l.data import load_data_fashion_mnist
+    from bnref.d2l.train import train_ch6
+    from bnref.experiments.reproduce import MODELS
 
     factory, lr = MODELS[model]
     torch.manual_seed(seed)
@@ -202,7 +200,7 @@ def train_briefly(model: str, steps: int, seed: int = 0, batch_size: int = 256):
     return net, test_iter, history
 
 
-def activations(out_path: str | Path = FIGURES / "activations.svg", steps: int = 235,
+def activations(out_path: str | Path, steps: int = 235,
                 n_images: int = 1000, seed: int = 0) -> Path:
     """Box plots of each layer's pre-activations for LeNet with and without BN.
 
@@ -242,20 +240,42 @@ def activations(out_path: str | Path = FIGURES / "activations.svg", steps: int =
     return save(fig, out_path)
 
 
-def small_batch(out_path: str | Path = FIGURES / "small-batch.svg") -> Path | None:
-    """Draw the small-batch figure with :mod:`bnref.small_batch`, if it exists."""
-    try:
-        from bnref import small_batch as sb
-    except ModuleNotFoundError:
-        print("small-batch.svg: skipped (bnref.small_batch is not in this version)")
-        return None
-    results = ROOT / getattr(sb, "DEFAULT_JSON", "docs/results/small-batch-cpu.json")
-    if not results.is_file():
-        print(f"small-batch.svg: skipped ({results} not found; run python -m bnref small-batch)")
-        return None
-    sb.plot(results, out_path)
-    print(f"wrote {out_path}")
-    return Path(out_path)
+def small_batch(results_json: str | Path, out_path: str | Path) -> Path:
+    """Test error against batch size (log scale), one line per kind: mean over seeds, with
+    the sample standard deviation as error bars."""
+    import statistics
+
+    from bnref.experiments.small_batch import KINDS
+    from bnref.models import NORM_KINDS
+
+    data = record.load(results_json)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    styles = {"bn": "o-", "ln": "s--", "in": "^-.", "gn": "D:"}
+    runs = list(data["runs"].values())
+    sizes = sorted({r["batch_size"] for r in runs})
+    for kind in KINDS:
+        points = []
+        for b in sizes:
+            errs = [100 * r["test_error"] for r in runs if r["kind"] == kind
+                    and r["batch_size"] == b]
+            if errs:
+                std = statistics.stdev(errs) if len(errs) > 1 else 0.0
+                points.append((b, statistics.fmean(errs), std))
+        if points:
+            b, mean, std = zip(*points)
+            ax.errorbar(b, mean, yerr=std, fmt=styles[kind], capsize=3, label=NORM_KINDS[kind])
+    seeds = data["config"]["seeds"]
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("batch size (images per step)")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(f"LeNet on Fashion-MNIST, {data['config']['examples']:,} examples seen; "
+                 f"mean ± std of {seeds} seeds", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return save(fig, out_path)
 
 
 # --------------------------------------------------------------------------
@@ -268,23 +288,30 @@ NAMES = ("norm-cube", "curves", "activations", "small-batch")
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES),
                         help="which figures (default: all)")
-    parser.add_argument("--out-dir", type=Path, default=FIGURES,
-                        help="where to write the SVG files (default: docs/figures)")
-    parser.add_argument("--results", type=Path, default=RESULTS / "reproduce-cpu.json",
-                        help="reproduction results for curves.svg")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where to write the SVG files (default: docs/figures inside a "
+                        "checkout, else ./bnref-results)")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where the results files are (reproduce-cpu.json, "
+                        "small-batch-cpu.json; default: docs/results inside a checkout, "
+                        "else ./bnref-results)")
     parser.add_argument("--activation-steps", type=int, default=235,
                         help="training steps before drawing activations.svg (default: 235, one epoch)")
 
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
-    out = args.out_dir
+    out = args.out_dir or record.figures_dir()
+    results = args.results_dir or record.results_dir()
+    drawn = []
     if "norm-cube" in args.only:
-        norm_cube(out / "norm-cube.svg")
+        drawn.append(norm_cube(out / "norm-cube.svg"))
     if "curves" in args.only:
-        curves(args.results, out / "curves.svg")
+        drawn.append(curves(results / "reproduce-cpu.json", out / "curves.svg"))
     if "activations" in args.only:
-        activations(out / "activations.svg", steps=args.activation_steps)
+        drawn.append(activations(out / "activations.svg", steps=args.activation_steps))
     if "small-batch" in args.only:
-        small_batch(out / "small-batch.svg")
+        drawn.append(small_batch(results / "small-batch-cpu.json", out / "small-batch.svg"))
+    for path in drawn:
+        print(f"wrote {path}")
     return 0

@@ -48,7 +48,7 @@ output), odd heights or widths, other devices than the CPU, and
 one difference a reader could find is the sign of a zero maximum when ``-0.0``
 and ``0.0`` share a window.
 
-``python -m bnref reproduce --throughput`` times LeNet-BN's training with
+``python -m bnref throughput`` times LeNet-BN's training with
 and without this layer.
 """
 

@@ -8,8 +8,8 @@ every listing of the note runs unchanged::
     d2l.train_ch6(net, train_iter, test_iter, 10, 1.0, d2l.try_gpu())
 """
 
-from bnref.data import get_dataloader_workers, load_data_fashion_mnist
-from bnref.train import accuracy, evaluate_accuracy_gpu, train_ch6, try_gpu
+from bnref.d2l.data import get_dataloader_workers, load_data_fashion_mnist
+from bnref.d2l.train import accuracy, evaluate_accuracy_gpu, train_ch6, try_gpu
 
 __all__ = [
     "accuracy",

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from bnref._checks import check_eps, check_floating, check_param
+from bnref.norm._checks import check_eps, check_floating, check_param
 
 __all__ = ["layer_norm", "LayerNorm"]
 

@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bnref._checks import check_batch_norm_args, check_eps, check_momentum
+from bnref.norm._checks import check_batch_norm_args, check_eps, check_momentum
+from bnref.norm._moving import moving_average, resolve_training
 
 __all__ = ["batch_norm", "BatchNorm"]
 
@@ -86,15 +87,13 @@ def batch_norm(
         >>> mean, var
         (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
     """
-    if training is None:
-        training = torch.is_grad_enabled()
+    training = resolve_training(training)
     shape = check_batch_norm_args(
         X, gamma, beta, moving_mean, moving_var, eps, momentum, training
     )
     # Parameters arrive as (C,), (1, C) or (1, C, 1, 1); view them so that
     # they broadcast against X: (1, C) for 2-D input, (1, C, 1, 1) for 4-D.
     gamma, beta = gamma.view(shape), beta.view(shape)
-    mean_in, var_in = moving_mean.view(shape), moving_var.view(shape)
 
     # Half-precision input: accumulate the statistics in float32.
     compute_dtype = torch.promote_types(X.dtype, torch.float32)
@@ -102,7 +101,8 @@ def batch_norm(
 
     if not training:
         # Inference: normalize with the estimates gathered during training.
-        mean, var = mean_in.to(compute_dtype), var_in.to(compute_dtype)
+        mean = moving_mean.view(shape).to(compute_dtype)
+        var = moving_var.view(shape).to(compute_dtype)
         centered = x - mean
     else:
         # Batch statistics over every axis except the feature/channel axis:
@@ -120,18 +120,10 @@ def batch_norm(
     Y = centered * scale + beta
 
     if training:
-        # Exponential moving average, d2l convention (momentum weighs the old value),
-        # computed in compute_dtype and rounded once to the buffers' dtype.
-        with torch.no_grad():
-            mean_in = (momentum * mean_in.to(compute_dtype)
-                       + (1.0 - momentum) * mean).to(moving_mean.dtype)
-            var_in = (momentum * var_in.to(compute_dtype)
-                      + (1.0 - momentum) * var).to(moving_var.dtype)
-    return (
-        Y.to(X.dtype),
-        mean_in.detach().view(moving_mean.shape),
-        var_in.detach().view(moving_var.shape),
-    )
+        # Exponential moving average, d2l convention (momentum weighs the old value).
+        moving_mean = moving_average(moving_mean, mean, momentum)
+        moving_var = moving_average(moving_var, var, momentum)
+    return Y.to(X.dtype), moving_mean.detach(), moving_var.detach()
 
 
 class BatchNorm(nn.Module):
@@ -187,9 +179,14 @@ class BatchNorm(nn.Module):
         self.register_buffer("moving_mean", torch.zeros(shape))
         self.register_buffer("moving_var", torch.ones(shape))
 
+    #: The functional core this layer calls. A faster form of the same layer
+    #: (:mod:`bnref.speed`) changes only this, as PyTorch's ``_BatchNorm``
+    #: subclasses change only ``_check_input_dim``.
+    function = staticmethod(batch_norm)
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         self._check_input(X)
-        Y, self.moving_mean, self.moving_var = batch_norm(
+        Y, self.moving_mean, self.moving_var = self.function(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
             eps=self.eps, momentum=self.momentum, training=self.training,
         )

@@ -1,0 +1,277 @@
+"""Printers for the site's pages: every number a page shows comes from a results file, here.
+
+Each function takes the path of a results file explicitly (the committed
+ones are under ``docs/results/`` of a checkout) and prints what the page
+shows; the test suite runs the pages and compares their output.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import torch
+
+from bnref.experiments.record import load
+from bnref.experiments.reproduce import NOTE_BETA, NOTE_GAMMA, NOTE_RESULTS
+from bnref.experiments.throughput import NOTE_SETUP, setting
+
+__all__ = ["note_lines", "summary", "summary_table", "throughput_table",
+           "reached_note_accuracy", "describe", "gamma_beta", "format_table", "bench_table",
+           "target_lines", "validation_table", "small_batch_table"]
+
+
+def note_lines(path: str | Path, model: str, seed: int = 0) -> None:
+    """Print d2l's two summary lines for one of our runs (the note's format)."""
+    data = load(path)
+    r = _run(data, model, seed)
+    print(f"loss {r['train_loss'][-1]:.3f}, train acc {r['train_acc'][-1]:.3f}, "
+          f"test acc {r['test_acc'][-1]:.3f}")
+    print(f"{r['examples_per_sec_overall']:.1f} examples/sec on {data['config']['device']}")
+
+
+def _runs(data: dict, model: str) -> list[dict]:
+    """The finished runs of ``model`` in a reproduce file, by seed."""
+    if model not in data["config"]["models"]:
+        raise KeyError(f"no model {model!r} in the results; have {data['config']['models']}")
+    return sorted((r for r in data["runs"].values() if r["model"] == model),
+                  key=lambda r: r["seed"])
+
+
+def _run(data: dict, model: str, seed: int) -> dict:
+    for r in _runs(data, model):
+        if r["seed"] == seed:
+            return r
+    raise KeyError(f"no seed {seed} for {model!r}")
+
+
+def _mean_std(values: list[float], fmt: str) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def summary(data: dict, model: str) -> dict[str, list[float]]:
+    """Final-epoch metrics of every seed of ``model``."""
+    runs = _runs(data, model)
+    return {
+        "loss": [r["train_loss"][-1] for r in runs],
+        "train_acc": [r["train_acc"][-1] for r in runs],
+        "test_acc": [r["test_acc"][-1] for r in runs],
+        "examples_per_sec": [r["examples_per_sec_overall"] for r in runs],
+    }
+
+
+def summary_table(path: str | Path) -> None:
+    """Print ours (mean ± sample std over seeds, last epoch) beside the note's run."""
+    data = load(path)
+    rows = [("model", "source", "loss", "train acc", "test acc", "examples/sec")]
+    for model in data["config"]["models"]:
+        if not _runs(data, model):
+            continue  # an interrupted run: this model has no finished seed yet
+        s = summary(data, model)
+        n = len(s["loss"])
+        rows.append((model, f"ours, {n} seeds, {data['config']['device']}", _mean_std(s["loss"], ".3f"),
+                     _mean_std(s["train_acc"], ".3f"), _mean_std(s["test_acc"], ".3f"),
+                     _mean_std(s["examples_per_sec"], ".0f")))
+        if model in NOTE_RESULTS:
+            nr = NOTE_RESULTS[model]
+            rows.append(("", f"note, 1 run, {nr['device']}", f"{nr['loss']:.3f}",
+                         f"{nr['train_acc']:.3f}", f"{nr['test_acc']:.3f}",
+                         f"{nr['examples_per_sec']:.1f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def throughput_table(path: str | Path) -> None:
+    """Print the examples/sec of each ``--throughput`` setting (median over the rounds, with
+    the range), the ratio to the note's run, the first convolution timed alone, and where a
+    training step spends its time."""
+    data = load(path)
+    medians = data["medians"]
+    first = medians[0]
+    m = data["provenance"]["machine"]
+    print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {m['device']} "
+          f"({m['cpu']}, {m['cores']} cores); "
+          + (f"medians of {data['rounds']} rounds" if data["rounds"] > 1 else "one round"))
+    print("data            BatchNorm  conv1        pool   wall ex/s (min-max)      step ex/s  "
+          "x note's run")
+    for m in medians:
+        workers = "" if m["num_workers"] is None else f" ({m['num_workers']} workers)"
+        spread = f"({m['wall_min']:.0f}-{m['wall_max']:.0f})"
+        print(f"{m['data_path'] + workers:<15} {m['batch_norm']:<10} {m['first_conv']:<11}  "
+              f"{m['pool']:<5} {m['wall_examples_per_sec']:10.1f} {spread:<13} "
+              f"{m['step_examples_per_sec']:10.1f}"
+              f" {m['wall_examples_per_sec'] / first['wall_examples_per_sec']:12.2f}")
+    data_path, bn, conv, pool = data["fast_path"]
+    print(f"bnref's fast path ({data_path} data, {bn} BatchNorm, {conv} conv1, {pool} pool) / "
+          f"the note's run (d2l data, note BatchNorm, torch conv1, torch pool), wall: "
+          f"{data['ratio_fast_over_note']:.2f}x")
+
+    def rounds_of(wanted):
+        return [r for r in data["runs"] if setting(r) == wanted]
+
+    fast, note = rounds_of((data_path, bn, conv, pool)), rounds_of(NOTE_SETUP)
+    print("  round by round: " + ", ".join(
+        f"{f['wall_examples_per_sec'] / n['wall_examples_per_sec']:.2f}x"
+        for f, n in zip(fast, note)))
+    ms = data["first_conv_ms"]
+    print(f"conv1 alone, forward + backward, batch {first['batch_size']}: nn.Conv2d "
+          f"{ms['torch']:.2f} ms, OneChannelConv2d {ms['one_channel']:.2f} ms "
+          f"({ms['torch'] / ms['one_channel']:.1f}x)")
+    ms = data["first_pool_ms"]
+    print(f"first max pooling alone, forward + backward, batch {first['batch_size']}: "
+          f"nn.MaxPool2d {ms['torch']:.2f} ms, MaxPool2x2 {ms['2x2']:.2f} ms "
+          f"({ms['torch'] / ms['2x2']:.1f}x)")
+    ms = data["first_block_ms"]
+    print(f"first BatchNorm + sigmoid + max pooling, forward + backward, batch "
+          f"{first['batch_size']}: PyTorch's layers {ms['torch']:.2f} ms, FastBatchNorm and "
+          f"MaxPool2x2 {ms['fast']:.2f} ms, fused {ms['fused']:.2f} ms "
+          f"({ms['torch'] / ms['fused']:.1f}x)")
+    for p in data["step_profiles"]:
+        print(f"one training step, {p['batch_norm']} BatchNorm, {p['first_conv']} conv1, "
+              f"{p['pool']} pool, by torch.profiler ({p['steps']} steps, "
+              f"{p['self_cpu_ms_per_step']:.1f} ms of self time per step):")
+        for part, share in sorted(p["shares"].items(), key=lambda kv: -kv[1]):
+            if share > 0:  # parts this network does not have are left out
+                print(f"  {part:<26} {100 * share:5.1f} %")
+
+
+def reached_note_accuracy(path: str | Path, model: str = "lenet_bn") -> None:
+    """Print, per seed, the last epoch's test accuracy and the first epoch whose test
+    accuracy reached the note's, with the wall seconds from the start of training to the
+    end of that epoch's evaluation where the file records them."""
+    data = load(path)
+    target = NOTE_RESULTS[model]["test_acc"]
+    for r in _runs(data, model):
+        epochs = len(r["test_acc"])
+        line = f"seed {r['seed']}: test acc {r['test_acc'][-1]:.3f} after {epochs} epochs; "
+        epoch = next((i for i, acc in enumerate(r["test_acc"], start=1) if acc >= target), None)
+        if epoch is None:
+            line += f"the note's {target} not reached"
+        else:
+            line += f"the note's {target} reached in epoch {epoch}"
+            if "elapsed_seconds" in r:
+                line += f", after {r['elapsed_seconds'][epoch - 1]:.1f} s"
+        print(line + f" ({r['examples_per_sec_overall']:.0f} examples/sec)")
+
+
+def describe(path: str | Path) -> None:
+    """Print how a results file was made: command, machine, versions, commit, date, wall time.
+
+    A file whose runs came from several invocations (a resumed command) says so.
+    """
+    data = load(path)
+    print(data["command"])
+    p = data["provenance"]
+    m, v = p["machine"], p["versions"]
+    print(f"{m['device']}: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch "
+          f"thread(s)")
+    commit, _, dirty = (p.get("commit") or "unknown").partition("+")
+    print(f"torch {v['torch']}, torchvision {v['torchvision']}, Python {v['python']}, "
+          f"commit {commit[:12]}" + (" (uncommitted changes under src/)" if dirty else ""))
+    runs = data.get("runs", {})
+    what = f"{len(runs)} runs, " if isinstance(runs, dict) and runs else ""
+    dates = sorted(r["provenance"]["date"] for r in runs.values()) if what else [p["date"]]
+    print(f"finished {dates[-1]}, {what}wall time {data['wall_seconds'] / 60:.1f} min")
+    cpus = sorted({r["provenance"]["machine"]["cpu"] for r in runs.values()}) if what else []
+    if len(cpus) > 1:
+        print("runs from several machines: " + "; ".join(cpus))
+
+
+def gamma_beta(path: str | Path, model: str = "lenet_bn") -> None:
+    """Print γ and β of ``net[1]`` after training, for every seed, then the note's values."""
+    data = load(path)
+    for r in _runs(data, model):
+        print(f"seed {r['seed']}: gamma {torch.tensor(r['net1_gamma'])}")
+        print(f"        beta  {torch.tensor(r['net1_beta'])}")
+    print(f"note:   gamma {torch.tensor(NOTE_GAMMA)}")
+    print(f"        beta  {torch.tensor(NOTE_BETA)}")
+
+
+# ---- bench files (python -m bnref bench) ----
+
+
+def format_table(results: dict) -> str:
+    """The bench table: one line per shape, mode and implementation."""
+    lines = [f"{'shape':14} {'mode':5} {'impl':13} {'median ms':>10} {'IQR ms':>8} {'runs':>4} "
+             f"{'x torch':>7} {'GB/s':>6}"]
+    for r in results["rows"]:
+        shape = "x".join(str(n) for n in r["shape"])
+        if "error" in r:
+            lines.append(f"{shape:14} {r['mode']:5} {r['impl']:13} failed: {r['error']}")
+            continue
+        lines.append(f"{shape:14} {r['mode']:5} {r['impl']:13} {r['median_s'] * 1e3:10.3f} "
+                     f"{r['iqr_s'] * 1e3:8.3f} {r['runs']:4} {r['ratio_to_torch']:7.2f} "
+                     f"{r['gb_per_s']:6.2f}")
+    return "\n".join(lines)
+
+
+def bench_table(path: str | Path) -> None:
+    """Print a bench results file: where it comes from, then the table."""
+    from bnref.experiments.bench import COMPILED_IMPLS
+
+    r = load(path)
+    m = r["machine"]
+    print(f"command: {r['command']}")
+    commit = f", commit {r['git_commit'][:12]}" if "git_commit" in r else ""
+    print(f"date: {r['date']}, wall {r['wall_s']} s{commit}")
+    print(f"machine: {m['cpu']}, {m['cpu_count']} cores" + (f", {m['gpu']}" if "gpu" in m else ""))
+    print(f"torch {r['torch']}, {r['threads']} thread(s), {r['dtype']}, "
+          f"load average before/after {r['load_average_before']} / {r['load_average_after']}")
+    print(f"allocator: {r.get('allocator', 'default')}; median of {r.get('rounds', 1)} "
+          f"interleaved round(s) of {r['min_run_time_s']} s per implementation")
+    print(format_table(r))
+    firsts = [f"{x['impl']:13} {'x'.join(map(str, x['shape'])):14} {x['mode']:5} "
+              f"{x['first_call_s']:5.1f} s"
+              for x in r["rows"] if x["impl"] in COMPILED_IMPLS and "first_call_s" in x]
+    if firsts:
+        print("first call of the compiled ones (compilation):")
+        for line in firsts:
+            print("  " + line)
+    for line in target_lines(r):
+        print(line)
+    for t in r.get("lenet", []):
+        print(f"LeNet-BN training, {t['variant']:5} BatchNorm: {t['examples_per_s']:7.0f} "
+              f"examples/s ({t['speed_vs_torch']:.2f}x nn.BatchNorm; {t['steps']} steps "
+              f"of {t['batch_size']})")
+
+
+#: issue 7's CPU targets: (implementation, largest ratio to F.batch_norm), large shape, train
+TARGETS = (("bnref", 2.0), ("fast", 1.0), ("fused", 1.0), ("compiled", 1.0),
+           ("compiled_fast", 1.0))
+#: on a GPU: within 1.1x of cuDNN, and at least 70 % of the memory bandwidth bound
+GPU_TARGETS = (("fast", 1.1), ("compiled", 1.1), ("compiled_fast", 1.1))
+GPU_BANDWIDTH_SHARE = 0.7
+
+
+def target_lines(results: dict) -> list[str]:
+    """Whether the targets are met, from the large-shape training rows."""
+    lines = []
+    large = {r["impl"]: r for r in results["rows"]
+             if r["shape_name"] == "large" and r["mode"] == "train" and "error" not in r}
+    gpu = results.get("device") == "cuda"
+    for impl, limit in GPU_TARGETS if gpu else TARGETS:
+        if impl in large:
+            ratio = large[impl]["ratio_to_torch"]
+            lines.append(f"target {impl} <= {limit:.1f}x torch (large, train): "
+                         f"{ratio:.2f}x, {'met' if ratio <= limit else 'not met'}")
+    peak = results.get("machine", {}).get("peak_gb_per_s")
+    if gpu and peak:
+        for impl in ("fast", "compiled", "compiled_fast", "torch"):
+            if impl in large:
+                share = large[impl]["gb_per_s"] / peak
+                lines.append(f"target {impl} >= {GPU_BANDWIDTH_SHARE:.0%} of {peak:.0f} GB/s "
+                             f"(large, train): {share:.0%}, "
+                             f"{'met' if share >= GPU_BANDWIDTH_SHARE else 'not met'}")
+    return lines
+
+
+def validation_table(path: str | Path) -> None:
+    """Print the recorded wall times of the full test suite and the strict build."""
+    v = load(path)
+    print(f"date: {v['date']}, machine: {v['machine']}")
+    for step in v["steps"]:
+        print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
+        print(f"          {step['result']}")

@@ -1,0 +1,155 @@
+"""Small-batch experiment: LeNet with BN, LN, IN and GN, test error against batch size.
+
+The question comes from the GroupNorm paper (Wu & He, 2018): batch
+normalization estimates its statistics from the minibatch, so its error
+grows when batches get small, while group normalization (and layer and
+instance normalization), which never look across the batch, should not care.
+
+The experiment trains :func:`bnref.models.lenet_norm` for each kind and each
+batch size on the real Fashion-MNIST training set (fast data path), under a
+fixed budget of *examples seen*, so every run does the same amount of data
+work: ``steps = examples // batch_size``. The learning rate follows the linear
+scaling rule used by the paper, ``lr = base_lr * batch_size / 256``, so the
+product ``lr * steps`` is the same for every batch size. Each trained network
+is then scored on the 10,000 test images in evaluation mode (BN with its
+moving statistics). Every setting is trained from ``--seeds`` seeds; each
+finished run is written at once through :class:`bnref.experiments.record.Record`
+(run again, the command resumes), and
+:func:`bnref.experiments.figures.small_batch` draws the figure from the file.
+
+    python -m bnref small-batch                       # full run, writes the JSON and SVG
+    python -m bnref small-batch --examples 2000 --batch-sizes 2 256 --seeds 1   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from bnref.experiments import record
+
+__all__ = ["BATCH_SIZES", "KINDS", "configure", "run", "train_one", "replay_losses"]
+
+BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
+KINDS = ("bn", "ln", "in", "gn")
+#: steps of one run per kind that the results file keeps to be replayed
+REPLAY_STEPS = 30
+
+
+def configure(parser) -> None:
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS,
+                        help="normalizations to compare (default: all four)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES),
+                        help="training batch sizes (default: 2 4 ... 256)")
+    parser.add_argument("--examples", type=int, default=9_000,
+                        help="budget of training examples seen per run (default: 9000)")
+    parser.add_argument("--base-lr", type=float, default=1.0,
+                        help="SGD learning rate at batch size 256; scaled linearly (default: 1.0)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
+    parser.add_argument("--device", default="cpu", help="where to train (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default: 1; on a shared 2-core machine more "
+                        "threads made small-batch steps many times slower)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default: small-batch-<device>.json). "
+                        + record.WHERE_HELP)
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="figure to draw (default: small-batch.svg beside the other figures, "
+                        "or beside --out when --out is given); '' skips it")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over instead of resuming an existing results file")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _train_iter(batch_size: int, device="cpu"):
+    from bnref.d2l.data import TensorLoader, fashion_mnist_tensors
+
+    X, y = fashion_mnist_tensors(train=True)
+    return TensorLoader(X.to(device), y.to(device), batch_size, shuffle=True)
+
+
+def train_one(kind: str, batch_size: int, examples: int, base_lr: float, seed: int = 0,
+              device="cpu", progress: bool = False, max_steps: int | None = None,
+              record_losses: int = 0):
+    """Train ``lenet_norm(kind)`` on ``examples`` training examples from ``seed``.
+
+    Returns ``(net, history)`` (see :func:`bnref.d2l.train.fit`); the test set
+    is scored by the caller. ``max_steps`` cuts the run short (replay, smoke).
+    """
+    from bnref.d2l.train import fit
+    from bnref.models import lenet_norm
+
+    torch.manual_seed(seed)
+    net = lenet_norm(kind)
+    lr = base_lr * batch_size / 256
+    steps = examples // batch_size if max_steps is None else max_steps
+    # min_batch=2: BN cannot train on a last batch of one example
+    history = fit(net, _train_iter(batch_size, device), lr=lr, epochs=None, max_steps=steps,
+                  min_batch=2, device=device, record_losses=record_losses,
+                  stop_on_nonfinite=False, progress=progress,
+                  desc=f"{kind} batch {batch_size} seed {seed}")
+    return net, history
+
+
+def replay_losses(run: dict, steps: int) -> list[float]:
+    """The first ``steps`` losses of one run (``kind``, ``batch_size``, ``base_lr``,
+    ``seed``), on the CPU: what the test suite replays."""
+    _, history = train_one(run["kind"], run["batch_size"], steps * run["batch_size"],
+                           run["base_lr"], run["seed"], max_steps=steps, record_losses=steps)
+    return history.step_losses
+
+
+def test_accuracy(net, device="cpu") -> float:
+    from bnref.d2l.data import TensorLoader, fashion_mnist_tensors
+    from bnref.d2l.train import evaluate_accuracy_gpu
+
+    X, y = fashion_mnist_tensors(train=False)
+    return evaluate_accuracy_gpu(net, TensorLoader(X.to(device), y.to(device), 1000), device)
+
+
+def run(args) -> int:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    out = args.out or record.results_dir() / f"small-batch-{device.type}.json"
+    config = {"kinds": args.kinds, "batch_sizes": args.batch_sizes,
+              "examples": args.examples, "base_lr": args.base_lr, "seeds": args.seeds,
+              "device": device.type, "threads": args.threads,
+              "dataset": "Fashion-MNIST (real IDX files), 60000 train / 10000 test",
+              "model": "bnref.models.lenet_norm(kind), the note's sigmoid LeNet",
+              "lr_rule": f"lr = {args.base_lr} * batch_size / 256 (SGD, cross-entropy)"}
+    rec = record.Record(out, "small-batch", config, device=device, fresh=args.fresh)
+    for seed in range(args.seeds):  # seed-major: an interrupted run covers every setting
+        for kind in args.kinds:
+            for b in args.batch_sizes:
+                key = f"{kind}/b={b}/seed={seed}"
+                if rec.done(key):
+                    continue
+                net, history = train_one(kind, b, args.examples, args.base_lr, seed, device,
+                                         progress=not args.no_progress)
+                acc = test_accuracy(net, device)
+                r = {"kind": kind, "batch_size": b, "seed": seed, "steps": history.steps,
+                     "examples": history.examples_seen, "lr": args.base_lr * b / 256,
+                     "test_error": 1.0 - acc, "train_loss": history.train_loss[-1],
+                     "train_seconds": round(history.train_seconds, 2)}
+                rec.add(key, r, seconds=history.train_seconds)
+                print(f"{kind:>2} batch {b:>3} seed {seed}: {r['steps']:>5} steps, "
+                      f"lr {r['lr']:.4f}, test error {r['test_error']:.4f} "
+                      f"({r['train_seconds']:.1f} s)", flush=True)
+    from bnref.experiments.replay import replay_record
+
+    b = min(args.batch_sizes)
+    specs = [{"kind": k, "batch_size": b, "base_lr": args.base_lr, "seed": 0}
+             for k in args.kinds]
+    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
+    rec.save()
+    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
+    if args.figure is None or str(args.figure):
+        from bnref.experiments import figures
+
+        figure = args.figure or (out.parent / "small-batch.svg" if args.out
+                                 else record.figures_dir() / "small-batch.svg")
+        figures.small_batch(out, figure)
+        print(f"wrote {figure}")
+    return 0
