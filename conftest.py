@@ -68,3 +68,14 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report (without failing) the timing files whose timed code has changed since."""
+    from bnref.experiments.replay import stale_timings
+
+    stale = stale_timings(Path(__file__).parent / "docs" / "results")
+    if stale:
+        terminalreporter.section("timing files to rerun (reported, not failed)")
+        for line in stale:
+            terminalreporter.write_line(line)

@@ -3,8 +3,10 @@
 One strict build and one browser per session (fixtures below); the site is
 served by Python's ``http.server`` on 127.0.0.1. Every browser context records
 each request and blocks any that does not go to that local server, so every
-test here also proves that the site needs no other host (fonts, MathJax,
-search and the notebook page included). ``BNREF_BROWSER_REPORT=path`` writes
+test here also proves that the site needs no other host (fonts, KaTeX's
+stylesheet, search and the notebook page included). Formulas are typeset at
+build time (overrides/hooks/katex_math.py): the tests check that every one is
+KaTeX's HTML with MathML, and that no page loads a math script. ``BNREF_BROWSER_REPORT=path`` writes
 the pages visited, request origins and timings as JSON.
 
 On failure a test saves a screenshot in ``test-artifacts/`` (git-ignored).
@@ -88,6 +90,8 @@ class Reader:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda err: self.errors.append(f"page error: {err}"))
         self.page.on("response", self._response)
+        self.requested: list[str] = []  # URL paths, in order
+        self.page.on("request", lambda request: self.requested.append(urlsplit(request.url).path))
 
     def _console(self, message) -> None:
         if message.type == "error":
@@ -99,14 +103,12 @@ class Reader:
 
     def open(self, path: str) -> None:
         self.page.goto(self.server.url + path)
-        self.wait_for_math()
+        self.wait_for_page()
 
-    def wait_for_math(self) -> None:
-        """Wait until MathJax has loaded and finished its current typesetting."""
-        self.page.wait_for_function(
-            "window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=15000
-        )
-        self.page.evaluate("() => MathJax.startup.promise.then(() => true)")
+    def wait_for_page(self) -> None:
+        """Wait until the page has loaded and its fonts (KaTeX's included) are ready."""
+        self.page.wait_for_load_state("load")
+        self.page.evaluate("() => document.fonts.ready.then(() => true)")
 
     def lang(self) -> str:
         return self.page.evaluate("document.documentElement.dataset.lang")
@@ -160,22 +162,48 @@ def assert_only_local(reader: Reader) -> None:
 # Every page: formulas typeset, no errors, nothing fetched from elsewhere
 # --------------------------------------------------------------------------
 
-BLANK_GLYPHS = """() => [...document.querySelectorAll('article mjx-c')]
-    .filter(c => getComputedStyle(c, '::before').content === 'none').length"""
-# MathJax's CHTML output draws each character with a CSS ::before rule; a
-# formula can be "typeset" (mjx-container present) yet blank if those rules
-# are missing. BLANK_GLYPHS counts characters that would not be drawn.
+MATH_COUNTS = """() => {
+    const formulas = [...document.querySelectorAll('article .arithmatex')];
+    return {
+        formulas: formulas.length,
+        notebook_math: document.querySelectorAll('.jp-RenderedMarkdown .arithmatex').length,
+        // KaTeX's HTML (what the eye reads) and MathML (what a screen reader reads)
+        typeset: formulas.filter(f => f.querySelector('.katex .katex-html')).length,
+        mathml: formulas.filter(f => f.querySelector('.katex .katex-mathml math')).length,
+        errors: document.querySelectorAll('article .katex-error').length,
+    };
+}"""
+
+KATEX_DRAWN = """() => {
+    // KaTeX's stylesheet applied (its fonts on .katex) and none of its fonts failed to load.
+    const katex = document.querySelector('article .katex');
+    const failed = [...document.fonts].filter(f => /KaTeX/.test(f.family) && f.status === 'error')
+        .map(f => f.family);
+    return {
+        styled: !katex || /KaTeX_Main/.test(getComputedStyle(katex).fontFamily),
+        fonts_loaded: [...document.fonts].filter(f => /KaTeX/.test(f.family) && f.status === 'loaded').length,
+        failed,
+    };
+}"""
+
+MATH_SCRIPTS = r"""() => [
+    ...[...document.scripts].map(s => s.src || s.textContent),
+    ...performance.getEntriesByType('resource').filter(e => e.initiatorType === 'script')
+        .map(e => e.name),
+].filter(text => /mathjax|katex/i.test(text)).map(text => text.slice(0, 200))"""
+# No page loads math JavaScript: every script element (its address, or its text
+# when inline) and every script the page requested.
 
 LEFTOVER_TEX = r"""() => {
   // Text a reader sees in the article, code excluded: no TeX source may remain.
   const article = document.querySelector("article").cloneNode(true);
-  article.querySelectorAll("pre, code, script, style, mjx-container").forEach(e => e.remove());
+  article.querySelectorAll("pre, code, script, style, .katex").forEach(e => e.remove());
   const text = article.textContent;
   return ["\\(", "\\)", "\\[", "\\]", "$$"].filter(d => text.includes(d));
 }"""
 
 
-def test_every_page_typesets_math_without_errors_or_foreign_requests(browser, site):
+def test_every_page_has_typeset_math_no_math_script_and_no_foreign_requests(browser, site):
     site_dir, server = site
     pages = site_pages(site_dir)
     for must in ("", CHAPTER, "reference/api/", "notebooks/bn-vs-plain/"):
@@ -186,28 +214,29 @@ def test_every_page_typesets_math_without_errors_or_foreign_requests(browser, si
             with snapshot_on_failure(reader, "page-" + (path.strip("/").replace("/", "-") or "home")):
                 start = time.perf_counter()
                 reader.open(path)
-                counts = reader.page.evaluate("""() => ({
-                    arithmatex: document.querySelectorAll('.arithmatex').length,
-                    notebook_math: document.querySelectorAll('.jp-RenderedMarkdown .bnref-math').length,
-                    typeset: document.querySelectorAll('article mjx-container').length,
-                    errors: document.querySelectorAll('mjx-merror, mjx-container [data-mjx-error]').length,
-                })""")
+                counts = reader.page.evaluate(MATH_COUNTS)
                 leftovers = reader.page.evaluate(LEFTOVER_TEX)
-                counts["blank_glyphs"] = reader.page.evaluate(BLANK_GLYPHS)
+                drawn = reader.page.evaluate(KATEX_DRAWN)
+                scripts = reader.page.evaluate(MATH_SCRIPTS)
                 seconds = time.perf_counter() - start
-                REPORT["pages"][path or "/"] = {**counts, "seconds": round(seconds, 2)}
-                if counts["arithmatex"]:
-                    assert counts["typeset"] >= counts["arithmatex"], (
-                        f"{path}: {counts['arithmatex']} formulas, only {counts['typeset']} typeset"
-                    )
-                assert counts["errors"] == 0, f"{path}: MathJax reported TeX errors"
-                assert counts["blank_glyphs"] == 0, (
-                    f"{path}: {counts['blank_glyphs']} typeset characters have no glyph drawn"
+                REPORT["pages"][path or "/"] = {**counts, "katex_fonts": drawn["fonts_loaded"],
+                                                "seconds": round(seconds, 2)}
+                assert counts["typeset"] == counts["formulas"], (
+                    f"{path}: {counts['formulas']} formulas, only {counts['typeset']} typeset"
                 )
+                assert counts["mathml"] == counts["formulas"], (
+                    f"{path}: {counts['formulas'] - counts['mathml']} formulas without MathML"
+                )
+                assert counts["errors"] == 0, f"{path}: KaTeX error marks in the page"
+                assert drawn["styled"], f"{path}: KaTeX's stylesheet is not applied"
+                assert drawn["failed"] == [], f"{path}: KaTeX fonts failed to load: {drawn['failed']}"
+                if counts["formulas"]:
+                    assert drawn["fonts_loaded"] >= 1, f"{path}: formulas, but no KaTeX font loaded"
+                assert scripts == [], f"{path}: a math script is loaded: {scripts}"
                 assert leftovers == [], f"{path}: TeX source left visible: {leftovers}"
         # The API page's docstring formulas and the notebook's Markdown math count too.
         assert REPORT["pages"]["reference/api/"]["typeset"] >= 1
-        assert REPORT["pages"]["notebooks/bn-vs-plain/"]["typeset"] >= 1
+        assert REPORT["pages"]["notebooks/bn-vs-plain/"]["notebook_math"] >= 1
         assert reader.errors == [], "\n".join(reader.errors)
         assert_only_local(reader)
     finally:
@@ -265,7 +294,7 @@ def test_language_choice_switches_and_persists(reader):
         marker = reader.page.evaluate("window.__bnref_marker = Math.random()")
         reader.page.click("a.md-footer__link--next")
         reader.page.wait_for_function(f"location.pathname !== '/{CHAPTER}'")
-        reader.wait_for_math()
+        reader.wait_for_page()
         instant = reader.page.evaluate("window.__bnref_marker") == marker
         REPORT["instant_navigation"] = instant
         assert instant, "navigation.instant is enabled: the next page must load without a reload"
@@ -273,14 +302,14 @@ def test_language_choice_switches_and_persists(reader):
         zh, en = lang_blocks(reader)
         assert zh and all(zh) and not any(en), "zh mode still on after navigating"
         if reader.page.locator("article .arithmatex").count():
-            # typeset again after an instant navigation (mathjax-config.js)
-            reader.page.wait_for_selector("article mjx-container", state="attached", timeout=10000)
-            reader.wait_for_math()
-            assert reader.page.evaluate(BLANK_GLYPHS) == 0, "formulas drawn after instant navigation"
+            # formulas arrive typeset with the page, instant navigation or not
+            counts = reader.page.evaluate(MATH_COUNTS)
+            assert counts["typeset"] == counts["formulas"], counts
+            assert reader.page.evaluate(KATEX_DRAWN)["styled"], "KaTeX styled after instant navigation"
 
         reader.page.click("#bnref-lang-toggle [data-bnref-lang=en]")
         reader.page.reload()  # a fresh load reads the choice back from localStorage
-        reader.wait_for_math()
+        reader.wait_for_page()
         assert reader.lang() == "en" and reader.stored_lang() == "en"
         zh, en = lang_blocks(reader)
         assert en and all(en) and not any(zh), "en mode hides every Chinese block"
@@ -324,6 +353,26 @@ def search(reader: Reader, query: str) -> list[str]:
 
 
 SEARCH_TERMS = ["归一化", "卡尔曼", "momentum", "Kalman"]
+SEARCH_INDEX = "search/search_index.json"
+SEARCH_WORKER = re.compile(r"/assets/javascripts/workers/search\.[^/]*\.js$")
+
+
+def test_search_index_loads_only_when_search_is_used(reader):
+    """javascripts/search-on-demand.js: no index or worker until the reader opens search."""
+    with snapshot_on_failure(reader, "search-on-demand"):
+        reader.open(CHAPTER)
+        reader.page.wait_for_timeout(500)  # time for any late request
+        early = [p for p in reader.requested if p.endswith(SEARCH_INDEX) or SEARCH_WORKER.search(p)]
+        assert early == [], f"requested before any search: {early}"
+        assert reader.page.locator(".md-search[role=dialog][aria-label]").count() == 1, (
+            "the search dialog has an accessible name"
+        )
+        results = search(reader, "momentum")
+        assert results, "search works once the index has loaded on demand"
+        assert any(p.endswith(SEARCH_INDEX) for p in reader.requested)
+        assert any(SEARCH_WORKER.search(p) for p in reader.requested)
+        assert_only_local(reader)
+        assert reader.errors == [], "\n".join(reader.errors)
 
 
 def test_search_finds_chinese_and_english_terms(reader):

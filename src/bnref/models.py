@@ -26,7 +26,7 @@ from torch import nn
 
 from bnref.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 
-__all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_bn_with", "lenet_norm",
+__all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_bn_with", "lenet_norm", "lenet_variant",
            "BN_IMPLS", "NORM_KINDS"]
 
 #: the kinds :func:`lenet_norm` accepts, with their long names
@@ -168,3 +168,81 @@ def lenet_norm(kind: str) -> nn.Sequential:
         _linear_norm(kind, 120), nn.Sigmoid(),
         nn.Linear(120, 84), _linear_norm(kind, 84),
         nn.Sigmoid(), nn.Linear(84, 10))
+
+
+#: what :func:`lenet_variant` can change, one thing at a time
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+PLACEMENTS = ("before", "after")
+BN_AT = ("all", "conv", "fc", "none")
+DROPOUT_AT = ("hidden", "classifier")
+
+
+def lenet_variant(*, bn: str = "all", activation: str = "sigmoid", placement: str = "before",
+                  dropout: float = 0.0, dropout_at: str = "hidden",
+                  norm_layer=None) -> nn.Sequential:
+    """The note's LeNet-BN with one thing changed: for controlled experiments.
+
+    Everything not named here is :func:`lenet_bn`'s: two 5×5 convolutions
+    without padding, 2×2 max pooling, linear layers 256→120→84→10. With the
+    defaults it *is* :func:`lenet_bn` (same layers, same order).
+
+    Args:
+        bn: where batch normalization goes: ``"all"`` (after both convolutions
+            and both hidden linear layers), ``"conv"`` (after the convolutions
+            only), ``"fc"`` (after the hidden linear layers only) or ``"none"``
+            (removed; nothing else changes, so the network without BN differs
+            from the one with it in nothing but BN).
+        activation: ``"sigmoid"`` (the note's) or ``"relu"``.
+        placement: ``"before"`` the activation (the note's: conv → BN →
+            activation) or ``"after"`` it (conv → activation → BN).
+        dropout: the probability of ``nn.Dropout`` (0: none).
+        dropout_at: ``"hidden"``: before each hidden linear layer (they feed
+            BN); ``"classifier"``: before the last linear layer only.
+        norm_layer: the batch-normalization class, called as
+            ``norm_layer(C, num_dims=2|4)`` (default :class:`bnref.BatchNorm`;
+            any registered faster layer of :mod:`bnref.speed` computes the same).
+
+    Examples:
+        >>> import torch
+        >>> [type(m).__name__ for m in lenet_variant(bn="none", activation="relu")[:3]]
+        ['Conv2d', 'ReLU', 'MaxPool2d']
+        >>> [type(m).__name__ for m in lenet_variant(placement="after")[:4]]
+        ['Conv2d', 'Sigmoid', 'BatchNorm', 'MaxPool2d']
+        >>> lenet_variant(dropout=0.5)(torch.randn(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    if bn not in BN_AT:
+        raise ValueError(f"bn must be one of {', '.join(BN_AT)}; got {bn!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; "
+                         f"got {activation!r}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}; got {placement!r}")
+    if dropout_at not in DROPOUT_AT:
+        raise ValueError(f"dropout_at must be one of {', '.join(DROPOUT_AT)}; "
+                         f"got {dropout_at!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a probability in [0, 1); got {dropout!r}")
+    norm_layer = norm_layer or BatchNorm
+    act = ACTIVATIONS[activation]
+
+    def block(layer, channels, num_dims, normalized):
+        """layer → BN → activation, or layer → activation → BN; without BN: layer → activation."""
+        if not normalized:
+            return [layer, act()]
+        bn_layer = norm_layer(channels, num_dims=num_dims)
+        return [layer, bn_layer, act()] if placement == "before" else [layer, act(), bn_layer]
+
+    def drop(where):
+        return [nn.Dropout(dropout)] if dropout and dropout_at == where else []
+
+    conv_bn, fc_bn = bn in ("all", "conv"), bn in ("all", "fc")
+    return nn.Sequential(
+        *block(nn.Conv2d(1, 6, kernel_size=5), 6, 4, conv_bn),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        *block(nn.Conv2d(6, 16, kernel_size=5), 16, 4, conv_bn),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        *drop("hidden"), *block(nn.Linear(16 * 4 * 4, 120), 120, 2, fc_bn),
+        *drop("hidden"), *block(nn.Linear(120, 84), 84, 2, fc_bn),
+        *drop("classifier"), nn.Linear(84, 10))

@@ -275,3 +275,27 @@ def validation_table(path: str | Path) -> None:
     for step in v["steps"]:
         print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
         print(f"          {step['result']}")
+
+
+# ---- small-batch file (python -m bnref small-batch) ----
+
+
+def small_batch_table(path: str | Path) -> None:
+    """Print test error (%) per kind and batch size: mean ± sample std over the seeds, as a
+    Markdown table."""
+    from bnref.experiments.small_batch import KINDS
+
+    data = load(path)
+    runs = list(data["runs"].values())
+    sizes = sorted({r["batch_size"] for r in runs})
+    kinds = [k for k in KINDS if any(r["kind"] == k for r in runs)]
+    seeds = len({r["seed"] for r in runs})
+    print(f"test error (%), mean ± std over {seeds} seeds")
+    print("| batch size | " + " | ".join(k.upper() for k in kinds) + " |")
+    print("| ---: |" + " ---: |" * len(kinds))
+    for b in sizes:
+        cells = []
+        for k in kinds:
+            errs = [100 * r["test_error"] for r in runs if (r["kind"], r["batch_size"]) == (k, b)]
+            cells.append(_mean_std(errs, ".1f") if errs else "–")
+        print(f"| {b} | " + " | ".join(cells) + " |")

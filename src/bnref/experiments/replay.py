@@ -11,7 +11,11 @@ it again.
 
 The tolerance absorbs what differs between machines (the vector instruction
 set changes how float32 sums are rounded) but not a change of the arithmetic:
-the suite shows both (``tests/test_replay.py``).
+the suite shows both (``tests/test_replay.py``). SGD at the note's learning
+rate amplifies a rounding difference step after step, so the prefix is short:
+LeNet-BN's losses under AVX2 and AVX-512 kernels agree to about 1e-5 (relative)
+for the first 6 steps and drift to 1e-3 by step 30; BN at batch 2 amplifies it
+much faster, so the small-batch file replays its largest batch.
 
 Timing files cannot be replayed. They record ``code_hash``, a hash of the
 source of the code they timed (:func:`bnref.experiments.record.code_hash`);
@@ -33,7 +37,7 @@ from bnref.experiments import record
 __all__ = ["RTOL", "ATOL", "replay_record", "check", "stale_timings", "one_thread"]
 
 #: relative and absolute tolerance on each replayed loss
-RTOL, ATOL = 2e-4, 1e-5
+RTOL, ATOL = 1e-4, 1e-6
 
 
 @contextlib.contextmanager
@@ -90,7 +94,12 @@ def stale_timings(folder: str | Path) -> list[str]:
     for path in sorted(Path(folder).glob("*.json")):
         data = record.load(path)
         timed = data.get("timed_code")
-        if timed and record.code_hash(*timed["modules"]) != timed["hash"]:
+        if not timed:
+            continue  # not a timing file
+        if timed["hash"] is None:
+            stale.append(f"{path.name}: {timed.get('note', 'no hash of the timed code')}; "
+                         f"whether that code has changed is unknown; rerun `{data.get('command')}`")
+        elif record.code_hash(*timed["modules"]) != timed["hash"]:
             stale.append(f"{path.name}: the code it timed ({', '.join(timed['modules'])}) has "
                          f"changed since; rerun `{data.get('command')}`")
     return stale

@@ -34,8 +34,8 @@ __all__ = ["BATCH_SIZES", "KINDS", "configure", "run", "train_one", "replay_loss
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("bn", "ln", "in", "gn")
-#: steps of one run per kind that the results file keeps to be replayed
-REPLAY_STEPS = 30
+#: steps of one run per kind (at the largest batch) that the results file keeps to be replayed
+REPLAY_STEPS = 6
 
 
 def configure(parser) -> None:
@@ -139,7 +139,7 @@ def run(args) -> int:
                       f"({r['train_seconds']:.1f} s)", flush=True)
     from bnref.experiments.replay import replay_record
 
-    b = min(args.batch_sizes)
+    b = max(args.batch_sizes)  # at batch 2, BN amplifies rounding: see tests/test_replay.py
     specs = [{"kind": k, "batch_size": b, "base_lr": args.base_lr, "seed": 0}
              for k in args.kinds]
     rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))

@@ -1,0 +1,106 @@
+"""Numbers that cannot go stale: every committed training-results file is replayed.
+
+Each file under docs/results with a ``replay`` entry is re-run for its short
+prefix with the code as it is now (bnref.experiments.replay.check). Then two
+checks of the check itself: a deliberate change to the batch-normalization
+core makes a replay fail, and the same replay under another instruction set
+(``ATEN_CPU_CAPABILITY``, as on the other machines this project runs on)
+passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from bnref import BatchNorm
+from bnref.experiments import record, replay
+
+from results_support import RESULTS
+
+FILES = sorted(p for p in RESULTS.glob("*.json") if "replay" in json.loads(p.read_text()))
+TRAINING = ("reproduce", "small-batch")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_every_training_results_file_can_be_replayed():
+    experiments = {p.name: json.loads(p.read_text()).get("experiment")
+                   for p in RESULTS.glob("*.json")}
+    training = sorted(n for n, e in experiments.items() if e in TRAINING)
+    assert training, "no training results found"
+    assert sorted(p.name for p in FILES) == training
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_committed_results_are_what_the_code_produces(path):
+    problems = replay.check(path)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def fresh_file(tmp_path_factory):
+    """A results file whose replay entry the current code just made (LeNet-BN, 6 steps)."""
+    path = tmp_path_factory.mktemp("replay") / "r.json"
+    spec = {"model": "lenet_bn", "seed": 0, "batch_size": 256, "lr": 1.0}
+    data = {"experiment": "reproduce", "command": "python -m bnref reproduce (test)",
+            "replay": replay.replay_record("bnref.experiments.reproduce", [spec], 6)}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def unbiased_core(X, gamma, beta, moving_mean, moving_var, eps, momentum, *, training=None):
+    """The reference core with one deliberate change: the batch variance divided by m - 1."""
+    from bnref.norm.batch_norm import batch_norm
+
+    if not training or X.dim() != 2:
+        return batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum,
+                          training=training)
+    m = X.shape[0]
+    mean = X.mean(dim=0, keepdim=True)
+    var = ((X - mean) ** 2).sum(dim=0, keepdim=True) / (m - 1)  # the change
+    Y = gamma.view(1, -1) * (X - mean) / torch.sqrt(var + eps) + beta.view(1, -1)
+    return Y, moving_mean, moving_var
+
+
+def test_a_deliberate_change_to_the_core_fails_the_replay(fresh_file, monkeypatch):
+    assert replay.check(fresh_file) == []
+    # the fully connected layers' variance over 256 samples, times 256/255: 0.4 %
+    monkeypatch.setattr(BatchNorm, "function", staticmethod(unbiased_core))
+    problems = replay.check(fresh_file)
+    assert len(problems) == 1
+    assert "r.json" in problems[0] and "python -m bnref reproduce (test)" in problems[0]
+    assert "no longer produces" in problems[0]
+
+
+def test_another_instruction_set_passes_the_replay(fresh_file):
+    here = torch.backends.cpu.get_cpu_capability()
+    other = "avx2" if here == "AVX512" else "default"
+    code = ("import sys; from bnref.experiments import replay; "
+            "p = replay.check(sys.argv[1]); print('\\n'.join(p)); sys.exit(bool(p))")
+    done = subprocess.run([sys.executable, "-c", code, str(fresh_file)], capture_output=True,
+                          text=True, env={**os.environ, "ATEN_CPU_CAPABILITY": other})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_file_without_replay_data_is_refused(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"experiment": "small-batch", "command": "python -m bnref x"}))
+    with pytest.raises(ValueError, match="has no 'replay' entry: rerun `python -m bnref x`"):
+        replay.check(path)
+
+
+def test_stale_timings_are_found_by_their_code_hash(tmp_path):
+    modules = ["bnref.norm"]
+    current = {"modules": modules, "hash": record.code_hash(*modules)}
+    (tmp_path / "now.json").write_text(json.dumps({"command": "a", "timed_code": current}))
+    (tmp_path / "old.json").write_text(json.dumps(
+        {"command": "python -m bnref bench", "timed_code": {**current, "hash": "0" * 16}}))
+    (tmp_path / "training.json").write_text(json.dumps({"command": "c", "runs": {}}))
+    stale = replay.stale_timings(tmp_path)
+    assert len(stale) == 1 and stale[0].startswith("old.json: the code it timed (bnref.norm)")
