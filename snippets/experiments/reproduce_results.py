@@ -1,36 +1,38 @@
 """The results page's numbers, read from the committed results of `python -m bnref reproduce`."""
 # --8<-- [start:describe]
-from bnref.experiments import reproduce
-from bnref.experiments.reproduce import RESULTS
+from bnref.experiments import pages
+from bnref.experiments.record import results_dir
+
+RESULTS = results_dir()  # docs/results of this checkout
 
 cpu_run = RESULTS / "reproduce-cpu.json"
-reproduce.describe(cpu_run)
+pages.describe(cpu_run)
 # --8<-- [end:describe]
 
 # --8<-- [start:table]
-reproduce.summary_table(cpu_run)
+pages.summary_table(cpu_run)
 # --8<-- [end:table]
 
 # --8<-- [start:lines]
-reproduce.note_lines(cpu_run, "lenet_bn", seed=0)
-reproduce.note_lines(cpu_run, "lenet", seed=0)
+pages.note_lines(cpu_run, "lenet_bn", seed=0)
+pages.note_lines(cpu_run, "lenet", seed=0)
 # --8<-- [end:lines]
 
 # --8<-- [start:gamma_beta]
-reproduce.gamma_beta(cpu_run, "lenet_bn")
+pages.gamma_beta(cpu_run, "lenet_bn")
 # --8<-- [end:gamma_beta]
 
 # --8<-- [start:throughput]
-reproduce.describe(RESULTS / "throughput-cpu.json")
-reproduce.throughput_table(RESULTS / "throughput-cpu.json")
+pages.describe(RESULTS / "throughput-cpu.json")
+pages.throughput_table(RESULTS / "throughput-cpu.json")
 # --8<-- [end:throughput]
 
 # --8<-- [start:fused]
 fused_run = RESULTS / "reproduce-cpu-fused.json"
-reproduce.describe(fused_run)
-reproduce.summary_table(fused_run)
-reproduce.reached_note_accuracy(fused_run)
-reproduce.reached_note_accuracy(cpu_run)
+pages.describe(fused_run)
+pages.summary_table(fused_run)
+pages.reached_note_accuracy(fused_run)
+pages.reached_note_accuracy(cpu_run)
 # --8<-- [end:fused]
 
 # --8<-- [start:gpu]

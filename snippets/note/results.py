@@ -7,30 +7,28 @@ format, so the test suite checks that page and file agree; every seed, and
 the comparison with the note, is on the Experiments page.
 """
 # --8<-- [start:machine]
-from pathlib import Path
-
 import torch
 
-import bnref
-from bnref.experiments import reproduce
+from bnref.experiments import pages, record
 
-RESULTS = Path(bnref.__file__).parents[2] / "docs" / "results" / "reproduce-cpu.json"
-data = reproduce.load(RESULTS)
+RESULTS = record.results_dir() / "reproduce-cpu.json"  # docs/results of this checkout
+data = record.load(RESULTS)
+machine, versions = data["provenance"]["machine"], data["provenance"]["versions"]
 print(data["command"])
-print(f"{data['device']}: {data['device_name']}, {data['cpu_count']} cores, "
-      f"{data['torch_threads']} torch thread(s); torch {data['torch']}")
+print(f"{machine['device']}: {machine['cpu']}, {machine['cores']} cores, "
+      f"{machine['torch_threads']} torch thread(s); torch {versions['torch']}")
 # --8<-- [end:machine]
 
 # --8<-- [start:lenet_bn]
-reproduce.note_lines(RESULTS, "lenet_bn", seed=0)
+pages.note_lines(RESULTS, "lenet_bn", seed=0)
 # --8<-- [end:lenet_bn]
 
 # --8<-- [start:lenet]
-reproduce.note_lines(RESULTS, "lenet", seed=0)
+pages.note_lines(RESULTS, "lenet", seed=0)
 # --8<-- [end:lenet]
 
 # --8<-- [start:gamma_beta]
-run = next(r for r in data["models"]["lenet_bn"]["runs"] if r["seed"] == 0)
+run = data["runs"]["lenet_bn/seed=0"]
 print(torch.tensor(run["net1_gamma"]))
 print(torch.tensor(run["net1_beta"]))
 # --8<-- [end:gamma_beta]
