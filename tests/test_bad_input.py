@@ -72,8 +72,9 @@ def test_eps_must_be_positive(eps):
 
 @pytest.mark.parametrize("momentum", [-0.1, 1.5, float("nan")])
 def test_momentum_outside_unit_interval(momentum):
-    msg = (r"momentum must be a number in \[0, 1\] \(d2l convention: the weight of the old "
-           rf"moving statistic, e.g. 0.9; .*\); got momentum={momentum!r}")
+    msg = (r"momentum must be a number in \[0, 1\] \(the note's convention, as in the Chinese "
+           rf"edition of d2l: the weight of the old moving statistic, e.g. 0.9; .*\); "
+           rf"got momentum={momentum!r}")
     with pytest.raises(ValueError, match=msg):
         bnref.BatchNorm(3, num_dims=2, momentum=momentum)
     with pytest.raises(ValueError, match=msg):

@@ -25,6 +25,7 @@ both. Nothing is ever written next to the installed package.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import platform
@@ -96,8 +97,13 @@ def versions() -> dict:
             "torchvision": torchvision.__version__, "bnref": bnref.__version__}
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The checkout's commit (``+dirty-src`` if ``src/`` has changes), or ``None`` outside one."""
+    """The checkout's commit (``+dirty-src`` if ``src/`` has changes), or ``None`` outside one.
+
+    Read once per process, at its first call: the code a command runs is the
+    code it imported, whatever is committed while it runs.
+    """
     root = checkout_root(Path(__file__).parent)
     if root is None:
         return None
@@ -177,6 +183,7 @@ class Record:
                  device: torch.device | str = "cpu", fresh: bool = False) -> None:
         self.path, self.device = Path(path), device
         self._began = time.perf_counter()
+        git_commit()  # the commit of the code this process imported, read now
         config = json.loads(json.dumps(config))  # as it will read back (tuples -> lists)
         old = load(self.path) if self.path.is_file() and not fresh else None
         if old is not None and (old.get("experiment") != experiment

@@ -35,8 +35,9 @@ def check_momentum(momentum: float) -> None:
     if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
             or not 0.0 <= momentum <= 1.0):
         raise ValueError(
-            "momentum must be a number in [0, 1] (d2l convention: the weight of the old "
-            f"moving statistic, e.g. 0.9; PyTorch's momentum=0.1 is d2l's 0.9); "
+            "momentum must be a number in [0, 1] (the note's convention, as in the Chinese "
+            "edition of d2l: the weight of the old moving statistic, e.g. 0.9; PyTorch's "
+            "momentum=0.1, used by English d2l from 1.0 on, is this convention's 0.9); "
             f"got momentum={momentum!r}"
         )
 

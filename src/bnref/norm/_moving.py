@@ -20,7 +20,8 @@ def resolve_training(training: bool | None) -> bool:
 
 
 def moving_average(moving: torch.Tensor, batch_stat: torch.Tensor, momentum: float) -> torch.Tensor:
-    r"""``momentum * moving + (1 - momentum) * batch_stat`` in the d2l convention.
+    r"""``momentum * moving + (1 - momentum) * batch_stat`` in the note's convention
+    (momentum weighs the old value, as in the Chinese edition of d2l).
 
     .. math::
 

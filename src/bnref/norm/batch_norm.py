@@ -11,13 +11,14 @@ The functional core :func:`batch_norm` holds the whole idea. For a minibatch
     y_i = \gamma\,\frac{x_i-\hat\mu_{\mathcal B}}{\sqrt{\hat\sigma^2_{\mathcal B}+\epsilon}}
         + \beta .
 
-During training the moving statistics follow the d2l convention
+During training the moving statistics follow the note's convention (that of
+the Chinese edition of d2l, and of English d2l before 1.0)
 
 .. math::
 
     \text{moving} \leftarrow m\cdot\text{moving} + (1-m)\cdot\text{batch statistic},
 
-so d2l's ``momentum=0.9`` is PyTorch's ``momentum=0.1``. Unlike PyTorch, the
+so the note's ``momentum=0.9`` is PyTorch's ``momentum=0.1``. Unlike PyTorch, the
 moving variance is updated with the *biased* batch variance, exactly as the
 note does.
 
@@ -65,7 +66,7 @@ def batch_norm(
         eps: a small positive number added to the variance under the square
             root.
         momentum: weight of the old moving statistic, in ``[0, 1]``
-            (d2l convention: ``0.9`` keeps 90 % of the old value).
+            (the note's convention: ``0.9`` keeps 90 % of the old value).
         training: ``True`` normalizes with the batch statistics and updates
             the moving ones; ``False`` normalizes with the moving statistics.
             ``None`` keeps the note's rule: training exactly when
@@ -120,7 +121,7 @@ def batch_norm(
     Y = centered * scale + beta
 
     if training:
-        # Exponential moving average, d2l convention (momentum weighs the old value).
+        # Exponential moving average, the note's convention (momentum weighs the old value).
         moving_mean = moving_average(moving_mean, mean, momentum)
         moving_var = moving_average(moving_var, var, momentum)
     return Y.to(X.dtype), moving_mean.detach(), moving_var.detach()
@@ -146,7 +147,7 @@ class BatchNorm(nn.Module):
         num_dims: ``2`` after a fully connected layer, ``4`` after a
             convolution.
         eps: added to the variance under the square root (the note: ``1e-5``).
-        momentum: d2l-convention momentum (the note: ``0.9``).
+        momentum: weight of the old value, the note's convention (``0.9``; PyTorch's ``0.1``).
 
     Example:
         >>> import torch

@@ -128,7 +128,7 @@ def sync_batch_norm(
     Arguments and return value are those of :func:`bnref.batch_norm`, plus
     ``group``, the process group to synchronize over (default: the whole
     world). Every process of the group must call it, with the same ``C``.
-    Moving statistics follow the d2l convention with the biased variance of
+    Moving statistics follow the note's momentum convention with the biased variance of
     the whole batch, so they are identical on every process.
 
     Without an initialized process group, or with ``training=False``, this is
