@@ -251,10 +251,11 @@ def small_batch(results_json: str | Path, out_path: str | Path) -> Path:
     data = record.load(results_json)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    styles = {"bn": "o-", "ln": "s--", "in": "^-.", "gn": "D:"}
+    styles = {"bn": "o-", "ln": "s--", "in": "^-.", "gn": "D:", "bn-conv": "x"}
+    names = {**NORM_KINDS, "bn-conv": "BatchNorm after the convolutions only"}
     runs = list(data["runs"].values())
     sizes = sorted({r["batch_size"] for r in runs})
-    for kind in KINDS:
+    for kind in (*KINDS, "bn-conv"):
         points = []
         for b in sizes:
             errs = [100 * r["test_error"] for r in runs if r["kind"] == kind
@@ -264,7 +265,7 @@ def small_batch(results_json: str | Path, out_path: str | Path) -> Path:
                 points.append((b, statistics.fmean(errs), std))
         if points:
             b, mean, std = zip(*points)
-            ax.errorbar(b, mean, yerr=std, fmt=styles[kind], capsize=3, label=NORM_KINDS[kind])
+            ax.errorbar(b, mean, yerr=std, fmt=styles[kind], capsize=3, label=names[kind])
     seeds = data["config"]["seeds"]
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(s) for s in sizes])

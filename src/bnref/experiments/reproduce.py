@@ -230,5 +230,4 @@ def run(args: argparse.Namespace) -> int:
         figure = args.figure or (out.parent / "curves.svg" if args.out
                                  else record.figures_dir() / "curves.svg")
         figures.curves(out, figure)
-        print(f"wrote {figure}")
     return 0

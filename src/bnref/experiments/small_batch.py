@@ -34,6 +34,12 @@ __all__ = ["BATCH_SIZES", "KINDS", "configure", "run", "train_one", "replay_loss
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("bn", "ln", "in", "gn")
+#: the batch-of-one arms: BN after the convolutions only (its statistics run over
+#: H×W, as InstanceNorm's do) and InstanceNorm; BN after the fully connected
+#: layers has one value per unit at batch 1 and is refused (see BATCH_OF_ONE_FC)
+BATCH_OF_ONE = ("bn-conv", "in")
+#: training images whose statistics re-estimate BN's moving statistics (recalibration)
+RECALIBRATION_IMAGES = 4096
 #: steps of one run per kind (at the largest batch) that the results file keeps to be replayed
 REPLAY_STEPS = 6
 
@@ -58,6 +64,9 @@ def configure(parser) -> None:
     parser.add_argument("--figure", type=Path, default=None,
                         help="figure to draw (default: small-batch.svg beside the other figures, "
                         "or beside --out when --out is given); '' skips it")
+    parser.add_argument("--no-batch-of-one", dest="batch_of_one", action="store_false",
+                        help="skip the batch-of-one runs (BN after the convolutions only, and "
+                        "InstanceNorm, at batch size 1)")
     parser.add_argument("--fresh", action="store_true",
                         help="start over instead of resuming an existing results file")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -81,13 +90,17 @@ def train_one(kind: str, batch_size: int, examples: int, base_lr: float, seed: i
     from bnref.d2l.train import fit
     from bnref.models import lenet_norm
 
+    from bnref.models import lenet_variant
+
     torch.manual_seed(seed)
-    net = lenet_norm(kind)
+    net = lenet_variant(bn="conv") if kind == "bn-conv" else lenet_norm(kind)
     lr = base_lr * batch_size / 256
     steps = examples // batch_size if max_steps is None else max_steps
-    # min_batch=2: BN cannot train on a last batch of one example
+    # min_batch=2: BN cannot train on a last batch of one example (at batch size 1 every
+    # batch has one; only the arms that can train on it run there)
     history = fit(net, _train_iter(batch_size, device), lr=lr, epochs=None, max_steps=steps,
-                  min_batch=2, device=device, record_losses=record_losses,
+                  min_batch=1 if batch_size == 1 else 2, device=device,
+                  record_losses=record_losses,
                   stop_on_nonfinite=False, progress=progress,
                   desc=f"{kind} batch {batch_size} seed {seed}")
     return net, history
@@ -109,6 +122,44 @@ def test_accuracy(net, device="cpu") -> float:
     return evaluate_accuracy_gpu(net, TensorLoader(X.to(device), y.to(device), 1000), device)
 
 
+def recalibrate(net, images: int = RECALIBRATION_IMAGES, device="cpu"):
+    """Re-estimate every BatchNorm's moving statistics from one large batch of training data.
+
+    Each BN layer, with momentum 0 for one forward pass in training mode (no
+    gradients), takes the mean and biased variance of ``images`` training
+    images as its moving statistics; the weights do not change. Returns ``net``
+    (in evaluation mode).
+    """
+    from bnref import BatchNorm
+    from bnref.d2l.data import fashion_mnist_tensors
+
+    X, _ = fashion_mnist_tensors(train=True)
+    layers = [m for m in net.modules() if isinstance(m, BatchNorm)]
+    saved = [m.momentum for m in layers]
+    try:
+        for m in layers:
+            m.momentum = 0.0  # the d2l convention: 0 keeps nothing of the old value
+        net.train()
+        with torch.no_grad():
+            net(X[:images].to(device))
+    finally:
+        for m, momentum in zip(layers, saved):
+            m.momentum = momentum
+    return net.eval()
+
+
+def batch_of_one_fc_error() -> str:
+    """What BN after a fully connected layer says when asked to train on one example."""
+    from bnref.models import lenet_variant
+
+    net = lenet_variant(bn="fc").train()
+    try:
+        net(torch.zeros(1, 1, 28, 28))
+    except ValueError as err:
+        return str(err)
+    raise AssertionError("BatchNorm after a linear layer trained on one example")
+
+
 def run(args) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -118,13 +169,15 @@ def run(args) -> int:
               "device": device.type, "threads": args.threads,
               "dataset": "Fashion-MNIST (real IDX files), 60000 train / 10000 test",
               "model": "bnref.models.lenet_norm(kind), the note's sigmoid LeNet",
-              "lr_rule": f"lr = {args.base_lr} * batch_size / 256 (SGD, cross-entropy)"}
+              "lr_rule": f"lr = {args.base_lr} * batch_size / 256 (SGD, cross-entropy)",
+              "recalibration_images": RECALIBRATION_IMAGES,
+              "batch_of_one": list(BATCH_OF_ONE) if args.batch_of_one else []}
     rec = record.Record(out, "small-batch", config, device=device, fresh=args.fresh)
     for seed in range(args.seeds):  # seed-major: an interrupted run covers every setting
         for kind in args.kinds:
             for b in args.batch_sizes:
                 key = f"{kind}/b={b}/seed={seed}"
-                if rec.done(key):
+                if rec.done(key) and (kind != "bn" or "recalibrated_test_error" in rec.runs[key]):
                     continue
                 net, history = train_one(kind, b, args.examples, args.base_lr, seed, device,
                                          progress=not args.no_progress)
@@ -133,10 +186,29 @@ def run(args) -> int:
                      "examples": history.examples_seen, "lr": args.base_lr * b / 256,
                      "test_error": 1.0 - acc, "train_loss": history.train_loss[-1],
                      "train_seconds": round(history.train_seconds, 2)}
+                if kind == "bn":  # the same weights, moving statistics from a large batch
+                    r["recalibrated_test_error"] = 1.0 - test_accuracy(
+                        recalibrate(net, device=device), device)
                 rec.add(key, r, seconds=history.train_seconds)
                 print(f"{kind:>2} batch {b:>3} seed {seed}: {r['steps']:>5} steps, "
                       f"lr {r['lr']:.4f}, test error {r['test_error']:.4f} "
                       f"({r['train_seconds']:.1f} s)", flush=True)
+    if args.batch_of_one:
+        rec.set("batch_of_one_fc_error", batch_of_one_fc_error())
+        for seed in range(args.seeds):
+            for kind in BATCH_OF_ONE:
+                key = f"{kind}/b=1/seed={seed}"
+                if rec.done(key):
+                    continue
+                net, history = train_one(kind, 1, args.examples, args.base_lr, seed, device,
+                                         progress=not args.no_progress)
+                r = {"kind": kind, "batch_size": 1, "seed": seed, "steps": history.steps,
+                     "examples": history.examples_seen, "lr": args.base_lr / 256,
+                     "test_error": 1.0 - test_accuracy(net, device),
+                     "train_loss": history.train_loss[-1],
+                     "train_seconds": round(history.train_seconds, 2)}
+                rec.add(key, r, seconds=history.train_seconds)
+                print(f"{kind} batch 1 seed {seed}: test error {r['test_error']:.4f}", flush=True)
     from bnref.experiments.replay import replay_record
 
     b = max(args.batch_sizes)  # at batch 2, BN amplifies rounding: see tests/test_replay.py
@@ -151,5 +223,4 @@ def run(args) -> int:
         figure = args.figure or (out.parent / "small-batch.svg" if args.out
                                  else record.figures_dir() / "small-batch.svg")
         figures.small_batch(out, figure)
-        print(f"wrote {figure}")
     return 0
