@@ -7,8 +7,8 @@
   states its formula in its docstring, in the project's convention: a reST
   ``.. math::`` block (readable in ``help()``), which the griffe extension
   ``overrides/griffe_rst_math.py`` turns into the ``$$ … $$`` block that
-  arithmatex and MathJax typeset on the page (tests/test_browser.py checks
-  the typesetting itself);
+  arithmatex marks and KaTeX typesets at build time (tests/test_browser.py
+  checks the typesetting itself);
 * every argument a docstring documents exists in the signature (bnref writes
   related arguments together, ``gamma, beta: …``, so griffe's own check is
   switched off in mkdocs.yml and done here instead).

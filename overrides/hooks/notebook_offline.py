@@ -5,8 +5,8 @@ every notebook page that this site does not need and would otherwise point
 readers' browsers elsewhere:
 
 * ``<script src="">`` — the MathJax 2 loader with the URL left empty (the
-  site's own MathJax 3 typesets the notebook's math, see
-  docs/javascripts/mathjax-config.js);
+  notebook's math is typeset at build time by KaTeX, see
+  overrides/hooks/katex_math.py);
 * ``<script type="text/x-mathjax-config">`` — MathJax 2 settings, unused;
 * a ``<script type="module">`` that would import Mermaid from cdnjs.cloudflare.com
   if a cell drew a Mermaid diagram (none does).
