@@ -70,7 +70,7 @@ def to_torch(bn: BatchNorm) -> nn.BatchNorm1d | nn.BatchNorm2d:
     """A new ``nn.BatchNorm1d`` (``num_dims=2``) or ``nn.BatchNorm2d`` (``num_dims=4``)
     holding ``bn``'s parameters and moving statistics, on the same device and dtype.
 
-    Example:
+    Examples:
         >>> import torch
         >>> bn = BatchNorm(3, num_dims=4)
         >>> _ = bn(torch.randn(8, 3, 4, 4))          # one training step moves the statistics

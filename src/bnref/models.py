@@ -151,7 +151,7 @@ def lenet_norm(kind: str) -> nn.Sequential:
     normalization of a vector is undefined: one value per channel). Only
     ``"bn"`` uses statistics across the batch.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = lenet_norm("gn")
         >>> net(torch.randn(2, 1, 28, 28)).shape, type(net[1]).__name__

@@ -133,7 +133,7 @@ def throughput_medians(runs: list[dict]) -> list[dict]:
     first met:
     the median, min and max of the wall and step examples/sec over its rounds.
 
-    Example:
+    Examples:
         >>> runs = [{"data_path": "fast", "batch_norm": "fast", "first_conv": "torch",
         ...          "pool": "torch", "wall_examples_per_sec": w, "step_examples_per_sec": 2 * w}
         ...         for w in (300.0, 100.0, 200.0)]

@@ -76,7 +76,7 @@ def batch_norm(
         ``(Y, moving_mean, moving_var)``: the output, shaped like ``X``, and
         the updated moving statistics (detached, shaped as given).
 
-    Example:
+    Examples:
         >>> import torch
         >>> X = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
         >>> ones, zeros = torch.ones(2), torch.zeros(2)
@@ -149,7 +149,7 @@ class BatchNorm(nn.Module):
         eps: added to the variance under the square root (the note: ``1e-5``).
         momentum: weight of the old value, the note's convention (``0.9``; PyTorch's ``0.1``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> bn = BatchNorm(3, num_dims=4)
         >>> Y = bn(torch.randn(8, 3, 5, 5))

@@ -60,7 +60,7 @@ def group_norm(
         weight, bias: ``None`` or ``C`` values, shaped ``(C,)``.
         eps: added to the variance under the square root, ``> 0``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> X = torch.tensor([[1.0, 3.0, 0.0, 10.0]])   # (N=1, C=4): groups {1, 3}, {0, 10}
         >>> group_norm(X, 2)
@@ -106,7 +106,7 @@ class GroupNorm(nn.Module):
         num_channels: ``C``.
         eps: added to the variance under the square root.
 
-    Example:
+    Examples:
         >>> import torch
         >>> gn = GroupNorm(2, 6)
         >>> gn(torch.randn(2, 6, 4, 4)).shape, gn.weight.shape

@@ -47,7 +47,7 @@ def instance_norm(
         weight, bias: ``None`` or ``C`` values, shaped ``(C,)``.
         eps: added to the variance under the square root, ``> 0``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> X = torch.tensor([[[1.0, 3.0], [0.0, 10.0]]])   # (N=1, C=2, L=2)
         >>> instance_norm(X)
@@ -97,7 +97,7 @@ class InstanceNorm(nn.Module):
 
         y = \gamma_c\,\frac{x-\mu_{nc}}{\sqrt{\sigma^2_{nc}+\epsilon}} + \beta_c
 
-    Example:
+    Examples:
         >>> import torch
         >>> inorm = InstanceNorm(3)
         >>> inorm(torch.randn(2, 3, 4, 4)).shape, inorm.weight.shape

@@ -65,7 +65,7 @@ def layer_norm(
         weight, bias: ``None`` or tensors of shape ``normalized_shape``.
         eps: added to the variance under the square root, ``> 0``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> X = torch.tensor([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]])
         >>> layer_norm(X, 3)
@@ -111,7 +111,7 @@ class LayerNorm(nn.Module):
             after a fully connected layer or ``(6, 24, 24)`` after a convolution.
         eps: added to the variance under the square root.
 
-    Example:
+    Examples:
         >>> import torch
         >>> ln = LayerNorm((3, 4, 4))
         >>> ln(torch.randn(2, 3, 4, 4)).shape, ln.weight.shape

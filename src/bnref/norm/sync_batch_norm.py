@@ -134,7 +134,7 @@ def sync_batch_norm(
     Without an initialized process group, or with ``training=False``, this is
     :func:`bnref.batch_norm`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> X = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
         >>> ones, zeros = torch.ones(2), torch.zeros(2)
@@ -180,7 +180,7 @@ class SyncBatchNorm(BatchNorm):
         num_features, num_dims, eps, momentum: as for :class:`bnref.BatchNorm`.
         group: the ``torch.distributed`` process group to synchronize over.
 
-    Example:
+    Examples:
         >>> import torch
         >>> bn = SyncBatchNorm(3, num_dims=4)
         >>> bn(torch.randn(8, 3, 5, 5)).shape

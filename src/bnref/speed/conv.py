@@ -74,7 +74,7 @@ def one_channel_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     ``stride``, ``padding`` and ``dilation`` are ints or pairs of ints, as for
     ``F.conv2d`` (no ``groups``: with one input channel there is one group).
 
-    Example:
+    Examples:
         >>> import torch, torch.nn.functional as F
         >>> x, w = torch.randn(4, 1, 8, 8), torch.randn(3, 1, 5, 5, requires_grad=True)
         >>> y = one_channel_conv2d(x, w, padding=2)
@@ -104,7 +104,7 @@ class OneChannelConv2d(nn.Conv2d):
     Takes the arguments of ``nn.Conv2d`` with ``in_channels=1``; ``padding``
     must be numbers (not ``"same"``) and ``padding_mode`` ``"zeros"``.
 
-    Example:
+    Examples:
         >>> conv = OneChannelConv2d(1, 6, kernel_size=5)
         >>> conv(torch.randn(2, 1, 28, 28)).shape, sorted(conv.state_dict())
         (torch.Size([2, 6, 24, 24]), ['bias', 'weight'])
@@ -137,7 +137,7 @@ def with_one_channel_conv(net: nn.Sequential) -> nn.Sequential:
     the network computes what it computed before, and an optimizer built on
     the old parameters still updates them.
 
-    Example:
+    Examples:
         >>> from bnref.models import lenet_bn
         >>> net = with_one_channel_conv(lenet_bn())
         >>> type(net[0]).__name__, type(net[4]).__name__

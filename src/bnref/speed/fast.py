@@ -88,7 +88,7 @@ def batch_slices(X: torch.Tensor) -> list[slice]:
     :data:`WHOLE_BATCH_ELEMENTS` elements is one slice; so is any batch on a
     GPU, or under ``torch.compile`` (which fuses the passes itself).
 
-    Example:
+    Examples:
         >>> batch_slices(torch.empty(1000, 3, 10, 10))  # 300,000 elements: one slice
         [slice(0, 1000, None)]
         >>> batch_slices(torch.empty(4000, 3, 10, 10))  # 873 samples fit in a slice
@@ -257,17 +257,17 @@ def batch_norm(
     moving_var)`` as :func:`bnref.batch_norm`; half-precision input is
     computed in float32.
 
-    Example:
+    Examples:
         >>> import torch
-        >>> X = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
-        >>> ones, zeros = torch.ones(2), torch.zeros(2)
-        >>> Y, mean, var = batch_norm(X, ones, zeros, zeros, ones,
-        ...                           eps=1e-5, momentum=0.9, training=True)
-        >>> Y
-        tensor([[-1.0000, -1.0000],
-                [ 1.0000,  1.0000]])
-        >>> mean, var
-        (tensor([0.2000, 0.4000]), tensor([1.0000, 1.3000]))
+        >>> import bnref
+        >>> X = torch.randn(8, 3, 5, 5, dtype=torch.float64)
+        >>> ones, zeros = torch.ones(3, dtype=X.dtype), torch.zeros(3, dtype=X.dtype)
+        >>> Y, mean, var = batch_norm(X, ones, zeros, zeros, ones, eps=1e-5, momentum=0.9,
+        ...                            training=True)
+        >>> Y1, mean1, var1 = bnref.batch_norm(X, ones, zeros, zeros, ones, eps=1e-5,
+        ...                                    momentum=0.9, training=True)
+        >>> torch.allclose(Y, Y1), torch.allclose(mean, mean1), torch.allclose(var, var1)
+        (True, True, True)
     """
     training = resolve_training(training)
     check_batch_norm_args(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
@@ -294,7 +294,7 @@ class FastBatchNorm(BatchNorm):
     Same parameters, buffers, ``state_dict`` keys and checks; only the
     forward and backward computation differ.
 
-    Example:
+    Examples:
         >>> import torch
         >>> bn = FastBatchNorm(3, num_dims=4)
         >>> bn(torch.randn(8, 3, 5, 5)).shape

@@ -114,7 +114,7 @@ def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
     Same values and gradients (see the module docstring for how, and for the
     cases handed to ``F.max_pool2d`` itself).
 
-    Example:
+    Examples:
         >>> import torch, torch.nn.functional as F
         >>> x = torch.tensor([[[[1., 5., 0., 0.],
         ...                     [5., 2., 0., 0.]]]], requires_grad=True)
@@ -144,7 +144,7 @@ def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
 class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(kernel_size=2, stride=2)`` computed by :func:`max_pool2x2`.
 
-    Example:
+    Examples:
         >>> pool = MaxPool2x2()
         >>> pool(torch.randn(2, 6, 24, 24)).shape
         torch.Size([2, 6, 12, 12])
@@ -162,7 +162,7 @@ def with_max_pool2x2(net: nn.Sequential) -> nn.Sequential:
     layers (no padding, dilation 1, no ``ceil_mode``, no ``return_indices``) by a
     :class:`MaxPool2x2`, and return ``net``.
 
-    Example:
+    Examples:
         >>> from bnref.models import lenet_bn
         >>> net = with_max_pool2x2(lenet_bn())
         >>> type(net[3]).__name__, type(net[7]).__name__

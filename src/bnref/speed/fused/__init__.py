@@ -181,7 +181,7 @@ def batch_norm(
     ``torch.compile`` it computes :func:`bnref.speed.fast.batch_norm`. The backward
     cannot itself be differentiated (``once_differentiable``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from bnref import batch_norm as readable
         >>> X = torch.randn(8, 3, 5, 5)
@@ -204,7 +204,7 @@ def batch_norm(
 class FusedBatchNorm(BatchNorm):
     """A drop-in :class:`bnref.BatchNorm` whose forward is :func:`batch_norm` (the C++ kernels).
 
-    Example:
+    Examples:
         >>> bn = FusedBatchNorm(6, num_dims=4)
         >>> bn(torch.randn(4, 6, 10, 10)).shape, sorted(bn.state_dict())
         (torch.Size([4, 6, 10, 10]), ['beta', 'gamma', 'moving_mean', 'moving_var'])

@@ -85,7 +85,7 @@ def batch_norm_sigmoid_max_pool2x2(
     returns ``(out, moving_mean, moving_var)`` with ``out`` of shape
     ``(N, C, H // 2, W // 2)``.
 
-    Example:
+    Examples:
         >>> import torch, torch.nn.functional as F
         >>> from bnref import batch_norm
         >>> X = torch.randn(8, 3, 6, 6)
@@ -128,7 +128,7 @@ def batch_norm_sigmoid(
     Arguments, checks and moving-statistics update as :func:`bnref.batch_norm`;
     returns ``(out, moving_mean, moving_var)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from bnref import batch_norm
         >>> X = torch.randn(16, 5)
@@ -172,7 +172,7 @@ class BatchNormSigmoidMaxPool2x2(_FusedLayer):
     ``(1, C, 1, 1)``, buffers ``moving_mean``, ``moving_var``) whose forward
     is :func:`batch_norm_sigmoid_max_pool2x2`.
 
-    Example:
+    Examples:
         >>> layer = BatchNormSigmoidMaxPool2x2(6)
         >>> layer(torch.randn(4, 6, 24, 24)).shape, sorted(layer.state_dict())
         (torch.Size([4, 6, 12, 12]), ['beta', 'gamma', 'moving_mean', 'moving_var'])
@@ -189,7 +189,7 @@ class BatchNormSigmoid(_FusedLayer):
     ``(1, C)``, buffers ``moving_mean``, ``moving_var``) whose forward is
     :func:`batch_norm_sigmoid`.
 
-    Example:
+    Examples:
         >>> layer = BatchNormSigmoid(120)
         >>> layer(torch.randn(4, 120)).shape
         torch.Size([4, 120])
@@ -218,7 +218,7 @@ def with_fused_layers(net: nn.Sequential) -> nn.Sequential:
     the pooling: ``net[1]`` is still the first BatchNorm, and ``state_dict``
     has the same keys.
 
-    Example:
+    Examples:
         >>> from bnref.models import lenet_bn
         >>> net = with_fused_layers(lenet_bn())
         >>> tuple(type(m).__name__ for m in net[:4])
