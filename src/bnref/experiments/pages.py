@@ -174,7 +174,7 @@ def describe(path: str | Path) -> None:
     runs = data.get("runs", {})
     what = f"{len(runs)} runs, " if isinstance(runs, dict) and runs else ""
     dates = sorted(r["provenance"]["date"] for r in runs.values()) if what else [p["date"]]
-    print(f"finished {dates[-1]}, {what}wall time {data['wall_seconds'] / 60:.1f} min")
+    print(f"last run {dates[-1]}, {what}wall time {data['wall_seconds'] / 60:.1f} min")
     cpus = sorted({r["provenance"]["machine"]["cpu"] for r in runs.values()}) if what else []
     if len(cpus) > 1:
         print("runs from several machines: " + "; ".join(cpus))
