@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from bnref.experiments import bench
+from bnref.experiments import bench, pages
 from bnref.speed import fast as bnref_fast
 from bnref.__main__ import main
 from bnref.models import lenet_bn_with
@@ -53,7 +53,7 @@ def test_quick_run_prints_the_table_and_writes_json(tmp_path, capsys):
         torch_row = next(t for t in rows if t["impl"] == "torch" and t["mode"] == r["mode"])
         assert r["ratio_to_torch"] == pytest.approx(r["median_s"] / torch_row["median_s"])
         assert r["gb_per_s"] == pytest.approx(r["lower_bound_bytes"] / r["median_s"] / 1e9)
-    assert bench.format_table(results) in printed
+    assert pages.format_table(results) in printed
 
 
 def test_unknown_implementation_is_refused():
@@ -156,7 +156,7 @@ def test_full_size_ops_counts_passes_over_memory():
 
 
 def test_lenet_variants_differ_only_in_their_batchnorm():
-    nets = {v: lenet_bn_with(v) for v in bench.LENET_VARIANTS}
+    nets = {v: lenet_bn_with(v) for v in ("bnref", "fast", "torch")}
     assert sum(isinstance(m, bnref_fast.FastBatchNorm) for m in nets["fast"]) == 4
     assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in nets["torch"]) == 4
     nets["fast"].load_state_dict(nets["bnref"].state_dict())  # same keys, same shapes
@@ -174,7 +174,7 @@ def _large_train_rows(ms: dict) -> list[dict]:
 def test_cpu_target_lines_judge_the_large_training_rows():
     rows = _large_train_rows({"bnref": 190.0, "fast": 101.0, "compiled": 99.0,
                               "compiled_fast": 80.0, "torch": 100.0})
-    assert bench.target_lines({"device": "cpu", "rows": rows}) == [
+    assert pages.target_lines({"device": "cpu", "rows": rows}) == [
         "target bnref <= 2.0x torch (large, train): 1.90x, met",
         "target fast <= 1.0x torch (large, train): 1.01x, not met",
         "target compiled <= 1.0x torch (large, train): 0.99x, met",
@@ -185,7 +185,7 @@ def test_cpu_target_lines_judge_the_large_training_rows():
 def test_gpu_target_lines_add_the_bandwidth_bound():
     # 16 E bytes in 1.0 ms at the large shape = 411 GB/s; against a 500 GB/s peak: 82 %
     rows = _large_train_rows({"fast": 1.2, "compiled": 1.0, "torch": 1.0})
-    lines = bench.target_lines({"device": "cuda", "machine": {"peak_gb_per_s": 500.0},
+    lines = pages.target_lines({"device": "cuda", "machine": {"peak_gb_per_s": 500.0},
                                 "rows": rows})
     assert lines == [
         "target fast <= 1.1x torch (large, train): 1.20x, not met",
@@ -213,10 +213,10 @@ def test_an_implementation_that_fails_is_reported_and_the_rest_are_timed(monkeyp
     assert failed == {"impl": "compiled", "shape": [4, 3, 2, 2], "shape_name": "small",
                       "mode": "eval", "error": "RuntimeError: no C++ compiler found"}
     assert timed["impl"] == "torch" and timed["ratio_to_torch"] == 1.0
-    table = bench.format_table({"rows": rows})
+    table = pages.format_table({"rows": rows})
     assert ("4x3x2x2        eval  compiled      failed: RuntimeError: no C++ compiler found"
             in table)
-    assert bench.target_lines({"device": "cpu", "rows": rows}) == []
+    assert pages.target_lines({"device": "cpu", "rows": rows}) == []
 
 
 def test_a_failing_torch_reference_is_not_hidden(monkeypatch):

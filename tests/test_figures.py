@@ -9,6 +9,8 @@ import torch
 import bnref
 from bnref.experiments import figures
 
+from results_support import RESULTS
+
 SVG = "{http://www.w3.org/2000/svg}svg"
 
 
@@ -48,8 +50,8 @@ def test_norm_cube_is_a_valid_svg_without_date(tmp_path):
 
 
 def test_curves_from_the_committed_results_are_stable(tmp_path):
-    first = figures.curves(figures.RESULTS / "reproduce-cpu.json", tmp_path / "a.svg")
-    second = figures.curves(figures.RESULTS / "reproduce-cpu.json", tmp_path / "b.svg")
+    first = figures.curves(RESULTS / "reproduce-cpu.json", tmp_path / "a.svg")
+    second = figures.curves(RESULTS / "reproduce-cpu.json", tmp_path / "b.svg")
     _svg_root(first)
     assert first.read_bytes() == second.read_bytes()  # svg.hashsalt, no date
 

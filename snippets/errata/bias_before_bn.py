@@ -10,15 +10,17 @@ import torch
 from torch import nn
 
 torch.manual_seed(0)
-with_bias = nn.Conv2d(1, 6, kernel_size=5)                 # as in the note's LeNet
-without = nn.Conv2d(1, 6, kernel_size=5, bias=False)
+# float64, so that "zero" is not lost in float32 rounding of sums over 4608 values
+with_bias = nn.Conv2d(1, 6, kernel_size=5).double()        # as in the note's LeNet
+without = nn.Conv2d(1, 6, kernel_size=5, bias=False).double()
 with torch.no_grad():
     without.weight.copy_(with_bias.weight)
     with_bias.bias.fill_(3.0)                                # a large bias, to be sure
-bn = nn.BatchNorm2d(6)                                       # training mode
+bn = nn.BatchNorm2d(6).double()                              # training mode
 
-X = torch.randn(8, 1, 28, 28)
+X = torch.randn(8, 1, 28, 28, dtype=torch.float64)
 Y_bias, Y_plain = bn(with_bias(X)), bn(without(X))
-print("same output with and without the bias:", torch.allclose(Y_bias, Y_plain, atol=1e-5))
+print("same output with and without the bias:", torch.allclose(Y_bias, Y_plain, atol=1e-10))
 (Y_bias * torch.randn_like(Y_bias)).sum().backward()         # any loss
-print("gradient reaching the bias is zero:", torch.allclose(with_bias.bias.grad, torch.zeros(6), atol=1e-4))
+print("gradient reaching the bias is zero:", torch.allclose(with_bias.bias.grad, torch.zeros(6, dtype=torch.float64),
+                                                          atol=1e-10))

@@ -176,7 +176,8 @@ class Record:
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "r.json"
         >>> rec = Record(path, "demo", {"lr": 0.1})
         >>> rec.add("seed=0", {"loss": 0.5})
-        >>> Record(path, "demo", {"lr": 0.1}).done("seed=0")  # a second invocation resumes
+        >>> Record(path, "demo", {"lr": 0.1}).done("seed=0")  # doctest: +ELLIPSIS
+        resuming .../r.json: 1 runs already done
         True
     """
 
