@@ -327,4 +327,9 @@ def small_batch_batch_of_one(path: str | Path) -> None:
         errs = [100 * r["test_error"] for r in data["runs"].values()
                 if r["kind"] == kind and r["batch_size"] == 1]
         print(f"batch 1, {names[kind]}: test error {_mean_std(errs, '.1f')} %")
+        own = [100 * r["own_statistics_test_error"] for r in data["runs"].values()
+               if r["kind"] == kind and "own_statistics_test_error" in r]
+        if own:
+            print(f"  the same networks, each test image normalized with its own statistics "
+                  f"(as in training): {_mean_std(own, '.1f')} %")
     print(f"batch 1, BN after the fully connected layers: {data['batch_of_one_fc_error']}")
