@@ -1,6 +1,6 @@
 """MkDocs hook: a page paints before its scripts run, and loads figures when they are near.
 
-Two changes to every written page, for the chapter page's Lighthouse budget
+Three changes to every written page, for the chapter page's Lighthouse budget
 (``.ci/lighthouse``, ``docs/results/lighthouse.json``):
 
 * **Images load when scrolled near.** Every ``<img>`` in a page's content that
@@ -8,13 +8,18 @@ Two changes to every written page, for the chapter page's Lighthouse budget
   chapter's figures are SVG plots of 60 to 200 KB each, far below the first
   screen, and a reader who stays at the top does not download them.
 * **Scripts do not hold up the first paint.** Material's bundle (end of the
-  body) and mkdocs-glightbox's script (in the head) are loaded with
-  ``defer``: they run, in document order, once the page is parsed, instead of
-  blocking the parser (and so the first paint) while they download.
-  mkdocs-glightbox's inline start-up script, which calls both, waits for
-  ``DOMContentLoaded`` (deferred scripts have run by then). The site's own
-  scripts are deferred in mkdocs.yml (``defer: true``); the reading mode is
-  set before the first paint by a line in ``overrides/main.html``.
+  body) is loaded with ``defer``: it runs once the page is parsed, instead of
+  blocking the parser (and so the first paint) while it downloads. The site's
+  own scripts are deferred in mkdocs.yml (``defer: true``); the reading mode
+  is set before the first paint by a line in ``overrides/main.html``.
+* **The figure viewer loads when a figure is near.** mkdocs-glightbox puts
+  its stylesheet and script (about 70 KB) in every page's head and starts
+  them at the end of the body. Here they are taken out of the head, and the
+  start-up script instead watches the page's figure links: when one comes
+  within 800 px of the screen, it adds the stylesheet and the script, then
+  runs mkdocs-glightbox's own start-up code unchanged, and marks
+  ``<html data-bnref-lightbox="ready">``. A page without figures never loads
+  them; after an instant navigation the next page's figures are watched.
 
 A page without Material's bundle fails the build: after a Material upgrade
 this hook must still find what it changes.
@@ -22,14 +27,51 @@ this hook must still find what it changes.
 
 from __future__ import annotations
 
+import json
 import re
 
 from mkdocs.exceptions import PluginError
 
 IMG = re.compile(r"<img\b(?![^>]*\bloading=)", re.IGNORECASE)
 BUNDLE = re.compile(r'<script src="([^"]*assets/javascripts/bundle\.[0-9a-f]+\.min\.js)"></script>')
-GLIGHTBOX = re.compile(r'<script src="([^"]*assets/javascripts/glightbox\.min\.js)"></script>')
-GLIGHTBOX_INIT = re.compile(r'(<script id="init-glightbox">)(.*?)(</script>)', re.DOTALL)
+GLIGHTBOX_HEAD = re.compile(
+    r'<link href="([^"]*assets/stylesheets/glightbox\.min\.css)" rel="stylesheet">'
+    r'<script src="([^"]*assets/javascripts/glightbox\.min\.js)"></script>'
+)
+GLIGHTBOX_INIT = re.compile(r'<script id="init-glightbox">(.*?)</script>', re.DOTALL)
+GLIGHTBOX_LOADER = """<script id="init-glightbox">(function () {
+  // overrides/hooks/page_speed.py: the figure viewer loads when a figure is near.
+  var css = new URL(%(css)s, location.href).href, js = new URL(%(js)s, location.href).href;
+  var started = false;
+  function start() {
+    if (started) return;
+    started = true;
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = css;
+    document.head.appendChild(link);
+    var script = document.createElement("script");
+    script.src = js;
+    script.onload = function () {
+%(init)s
+      document.documentElement.dataset.bnrefLightbox = "ready";
+    };
+    document.head.appendChild(script);
+  }
+  function watch() {
+    var figures = document.querySelectorAll("a.glightbox");
+    if (started || !figures.length) return;
+    if (!("IntersectionObserver" in window)) return start();
+    var near = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) {
+        near.disconnect();
+        start();
+      }
+    }, { rootMargin: "800px 0px" });
+    figures.forEach(function (figure) { near.observe(figure); });
+  }
+  document.addEventListener("DOMContentLoaded", function () { document$.subscribe(watch); });
+})();</script>"""
 
 
 def on_page_content(html: str, page, config, files) -> str:
@@ -40,9 +82,12 @@ def on_post_page(output: str, page, config) -> str:
     output, found = BUNDLE.subn(r'<script defer src="\1"></script>', output)
     if found != 1:
         raise PluginError(f"page_speed: {page.file.src_uri}: {found} Material bundle scripts, expected 1")
-    output = GLIGHTBOX.sub(r'<script defer src="\1"></script>', output)
-    return GLIGHTBOX_INIT.sub(
-        lambda m: f'{m.group(1)}document.addEventListener("DOMContentLoaded", () => {{\n'
-                  f'{m.group(2)}}});\n{m.group(3)}',
-        output,
-    )
+    head = GLIGHTBOX_HEAD.search(output)
+    init = GLIGHTBOX_INIT.search(output)
+    if head is None or init is None:
+        raise PluginError(f"page_speed: {page.file.src_uri}: mkdocs-glightbox's head or start-up "
+                          "script not found")
+    loader = GLIGHTBOX_LOADER % {"css": json.dumps(head.group(1)), "js": json.dumps(head.group(2)),
+                                 "init": init.group(1).strip()}
+    output = output[:init.start()] + loader + output[init.end():]
+    return GLIGHTBOX_HEAD.sub("", output, count=1)
