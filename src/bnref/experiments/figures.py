@@ -251,11 +251,12 @@ def small_batch(results_json: str | Path, out_path: str | Path) -> Path:
     data = record.load(results_json)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    styles = {"bn": "o-", "ln": "s--", "in": "^-.", "gn": "D:", "bn-conv": "x"}
-    names = {**NORM_KINDS, "bn-conv": "BatchNorm after the convolutions only"}
+    styles = {"bn": "o-", "ln": "s--", "in": "^-.", "gn": "D:", "bn-conv": "x", "in-conv": "+"}
+    names = {**NORM_KINDS, "bn-conv": "BatchNorm after the convolutions only",
+             "in-conv": "InstanceNorm after the convolutions only"}
     runs = list(data["runs"].values())
     sizes = sorted({r["batch_size"] for r in runs})
-    for kind in (*KINDS, "bn-conv"):
+    for kind in (*KINDS, "bn-conv", "in-conv"):
         points = []
         for b in sizes:
             errs = [100 * r["test_error"] for r in runs if r["kind"] == kind

@@ -322,7 +322,9 @@ def small_batch_batch_of_one(path: str | Path) -> None:
     """Print the batch-of-one runs (mean ± std test error over seeds) and what BN after a
     fully connected layer says when asked to train on one example."""
     data = load(path)
-    names = {"bn-conv": "BN after the convolutions only", "in": "InstanceNorm"}
+    names = {"bn-conv": "BN after the convolutions only",
+             "in-conv": "InstanceNorm after the convolutions only",
+             "in": "InstanceNorm (and LayerNorm after the linear layers)"}
     for kind in data["config"]["batch_of_one"]:
         errs = [100 * r["test_error"] for r in data["runs"].values()
                 if r["kind"] == kind and r["batch_size"] == 1]

@@ -34,10 +34,13 @@ __all__ = ["BATCH_SIZES", "KINDS", "configure", "run", "train_one", "replay_loss
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("bn", "ln", "in", "gn")
-#: the batch-of-one arms: BN after the convolutions only (its statistics run over
-#: H×W, as InstanceNorm's do) and InstanceNorm; BN after the fully connected
-#: layers has one value per unit at batch 1 and is refused (see BATCH_OF_ONE_FC)
-BATCH_OF_ONE = ("bn-conv", "in")
+#: the batch-of-one arms: BN after the convolutions only (at batch 1 its statistics
+#: run over H×W, as InstanceNorm's do), InstanceNorm after the convolutions only
+#: (the same network, normalizing each image with its own statistics at test time
+#: too), and the InstanceNorm network of the table (LayerNorm on the linear layers).
+#: BN after the fully connected layers has one value per unit at batch 1 and is
+#: refused (see batch_of_one_fc_error)
+BATCH_OF_ONE = ("bn-conv", "in-conv", "in")
 #: training images whose statistics re-estimate BN's moving statistics (recalibration)
 RECALIBRATION_IMAGES = 4096
 #: steps of one run per kind (at the largest batch) that the results file keeps to be replayed
@@ -93,7 +96,14 @@ def train_one(kind: str, batch_size: int, examples: int, base_lr: float, seed: i
     from bnref.models import lenet_variant
 
     torch.manual_seed(seed)
-    net = lenet_variant(bn="conv") if kind == "bn-conv" else lenet_norm(kind)
+    if kind == "bn-conv":
+        net = lenet_variant(bn="conv")
+    elif kind == "in-conv":
+        from bnref import InstanceNorm
+
+        net = lenet_variant(bn="conv", norm_layer=lambda c, num_dims: InstanceNorm(c))
+    else:
+        net = lenet_norm(kind)
     lr = base_lr * batch_size / 256
     steps = examples // batch_size if max_steps is None else max_steps
     # min_batch=2: BN cannot train on a last batch of one example (at batch size 1 every
