@@ -14,3 +14,13 @@ print(f"budget: {config['examples']} examples per run; {config['lr_rule']}; "
 print("evaluation mode, 10000 test images")
 pages.small_batch_table(path)
 # --8<-- [end:table]
+
+# --8<-- [start:recalibration]
+# continues the block above (path)
+pages.small_batch_recalibration(path)
+# --8<-- [end:recalibration]
+
+# --8<-- [start:batch_of_one]
+# continues the block above (path)
+pages.small_batch_batch_of_one(path)
+# --8<-- [end:batch_of_one]
