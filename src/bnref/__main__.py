@@ -15,10 +15,13 @@ import sys
 COMMANDS = {
     "reproduce": "bnref.experiments.reproduce",
     "small-batch": "bnref.experiments.small_batch",
+    "lr-sweep": "bnref.experiments.lr_sweep",
+    "init-scale": "bnref.experiments.init_scale",
     "throughput": "bnref.experiments.throughput",
     "bench": "bnref.experiments.bench",
     "figures": "bnref.experiments.figures",
     "validate": "bnref.experiments.validate",
+    "ablation": "bnref.experiments.ablation",
 }
 
 

@@ -280,6 +280,67 @@ def small_batch(results_json: str | Path, out_path: str | Path) -> Path:
     return save(fig, out_path)
 
 
+def _acc_panels(data: dict, runs: list[dict], x: str, activations, xlabel: str, title: str,
+                out_path):
+    """One panel per activation: final test accuracy against ``x`` (log scale), one line per
+    arm (BN, no BN), mean over seeds with the sample std as error bars; a marker per x
+    value where not every seed trained."""
+    import statistics
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.8),
+                             sharey=True, squeeze=False)
+    styles = {"bn": ("o-", "with BN"), "none": ("s--", "without BN")}
+    for ax, act in zip(axes[0], activations):
+        for arm, (fmt, label) in styles.items():
+            points = []
+            for v in sorted({r[x] for r in runs if r["activation"] == act}):
+                accs = [r["test_acc"] for r in runs
+                        if (r["activation"], r["arm"], r[x]) == (act, arm, v)]
+                if accs:
+                    std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+                    points.append((v, statistics.fmean(accs), std))
+            if points:
+                xs, mean, std = zip(*points)
+                ax.errorbar(xs, mean, yerr=std, fmt=fmt, capsize=3, label=label)
+        ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(act, fontsize=10)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (10,000 images)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, out_path)
+
+
+def lr_sweep(results_json: str | Path, out_path: str | Path) -> Path:
+    """Final test accuracy of the lr sweep against the learning rate (log x), with and without
+    BN, one panel per activation: mean ± std over the seeds; the dotted line is chance."""
+    data = record.load(results_json)
+    c = data["config"]
+    runs = [r for r in data["runs"].values() if r["phase"] == "sweep"]
+    seeds = len({r["seed"] for r in runs})
+    return _acc_panels(data, runs, "lr", c["activations"], "learning rate (SGD, batch 256)",
+                       f"LeNet on Fashion-MNIST after {c['epochs']} epochs, with and without "
+                       f"BN (nothing else changed); mean ± std of {seeds} seeds", out_path)
+
+
+def init_scale(results_json: str | Path, out_path: str | Path) -> Path:
+    """Final test accuracy against the factor on the xavier-uniform initial weights (log x),
+    with and without BN, one panel per activation: mean ± std over the seeds."""
+    data = record.load(results_json)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    lrs = ", ".join(f"{a} lr {lr:g}" for a, lr in c["lrs"].items())
+    return _acc_panels(data, runs, "init_scale", c["activations"],
+                       "initial weights: xavier-uniform × factor",
+                       f"LeNet on Fashion-MNIST, {c['epochs']} epochs ({lrs}); "
+                       f"mean ± std of {seeds} seeds", out_path)
+
+
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
