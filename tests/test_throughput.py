@@ -104,12 +104,13 @@ def test_committed_throughput_matches_the_code_that_made_it():
     data = json.loads((RESULTS / "throughput-cpu.json").read_text())
     settings = [tuple(s) for s in throughput.THROUGHPUT_RUNS]
     assert "+" not in data["provenance"]["commit"], "made from committed code"
-    assert data["rounds"] >= 3 and len(data["runs"]) == data["rounds"] * len(settings)
-    for r in data["runs"]:
+    rounds = data["config"]["rounds"]
+    assert rounds >= 3 and len(data["runs"]) == rounds * len(settings)
+    for r in data["runs"].values():
         assert r["steps"] == 235  # full epochs
         assert r["examples"] == 60000 and r["batch_size"] == 256
     # the medians and the ratio are recomputed from the runs, not copied
-    assert data["medians"] == throughput.throughput_medians(data["runs"])
+    assert data["medians"] == throughput.throughput_medians(list(data["runs"].values()))
     assert [throughput.setting(m) for m in data["medians"]] == settings
     by = {throughput.setting(m): m for m in data["medians"]}
     assert data["ratio_fast_over_note"] == pytest.approx(
@@ -121,6 +122,19 @@ def test_committed_throughput_matches_the_code_that_made_it():
         s[1:] for s in throughput.PROFILED[:2]] + [tuple(data["fast_path"][1:])]
     assert set(data["first_pool_ms"]) == {"torch", "2x2"}
     assert tuple(data["first_block_ms"]) == throughput.BLOCKS
+
+
+def test_the_command_writes_each_epoch_and_resumes(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    args = ["throughput", "--rounds", "1", "--max-steps", "1", "--device", "cpu", "--threads",
+            "1", "--out", str(out)]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert len(data["runs"]) == len(throughput.THROUGHPUT_RUNS)
+    assert data["timed_code"]["hash"] and data["medians"]
+    assert main(args) == 0  # nothing left to time but the closing measurements
+    assert "resuming" in capsys.readouterr().out
+    assert json.loads(out.read_text())["runs"] == data["runs"]
 
 
 def test_throughput_rounds_must_be_positive():

@@ -18,7 +18,7 @@ from bnref.experiments.throughput import NOTE_SETUP, setting
 
 __all__ = ["note_lines", "summary", "summary_table", "throughput_table",
            "reached_note_accuracy", "describe", "gamma_beta", "format_table", "bench_table",
-           "target_lines", "validation_table", "small_batch_table"]
+           "target_lines", "validation_table", "small_batch_table", "ablation_table"]
 
 
 def note_lines(path: str | Path, model: str, seed: int = 0) -> None:
@@ -94,7 +94,8 @@ def throughput_table(path: str | Path) -> None:
     m = data["provenance"]["machine"]
     print(f"LeNet-BN, one epoch, batch {first['batch_size']}, on {m['device']} "
           f"({m['cpu']}, {m['cores']} cores); "
-          + (f"medians of {data['rounds']} rounds" if data["rounds"] > 1 else "one round"))
+          + (f"medians of {data['config']['rounds']} rounds" if data['config']['rounds'] > 1
+             else "one round"))
     print("data            BatchNorm  conv1        pool   wall ex/s (min-max)      step ex/s  "
           "x note's run")
     for m in medians:
@@ -110,7 +111,7 @@ def throughput_table(path: str | Path) -> None:
           f"{data['ratio_fast_over_note']:.2f}x")
 
     def rounds_of(wanted):
-        return [r for r in data["runs"] if setting(r) == wanted]
+        return [r for r in data["runs"].values() if setting(r) == wanted]
 
     fast, note = rounds_of((data_path, bn, conv, pool)), rounds_of(NOTE_SETUP)
     print("  round by round: " + ", ".join(
@@ -335,3 +336,154 @@ def small_batch_batch_of_one(path: str | Path) -> None:
             print(f"  the same networks, each test image normalized with its own statistics "
                   f"(as in training): {_mean_std(own, '.1f')} %")
     print(f"batch 1, BN after the fully connected layers: {data['batch_of_one_fc_error']}")
+
+
+# ---- ablation file (python -m bnref ablation) ----
+
+
+def ablation_table(path: str | Path) -> None:
+    """Print the ablation arms as a Markdown table: test accuracy after the first and the
+    last epoch and the last epoch's training loss (mean ± sample std over the seeds), and how
+    many runs diverged."""
+    data = load(path)
+    config = data["config"]
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    epochs = config["epochs"]
+    print(f"LeNet-BN (sigmoid), batch {config['batch_size']}, lr {config['lr']}, "
+          f"{epochs} epochs; mean ± std over {seeds} seeds")
+    print(f"| arm | what changes | test acc, epoch 1 | test acc, epoch {epochs} | "
+          f"train loss, epoch {epochs} | diverged |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for arm in config["arms"]:
+        mine = [r for r in runs if r["arm"] == arm]
+        if not mine:
+            continue  # an interrupted run: this arm has no finished seed yet
+        first = _mean_std([r["test_acc"][0] for r in mine], ".3f")
+        last = _mean_std([r["test_acc"][-1] for r in mine], ".3f")
+        loss = _mean_std([r["train_loss"][-1] for r in mine], ".3f")
+        diverged = sum(r["diverged_at"] is not None for r in mine)
+        print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {loss} | "
+              f"{diverged} of {len(mine)} |")
+
+
+# ---- learning-rate sweep and initialization scale (python -m bnref lr-sweep / init-scale) ----
+
+_ARM_NAMES = {"bn": "with BN", "none": "without BN"}
+
+
+def _steps_cell(runs: list[dict], field: str = "steps_to_threshold") -> str:
+    """Steps (or epochs) to the threshold over the seeds that reached it: 'mean ± std' (all
+    reached), 'mean (k of n)' (some), or 'not reached'."""
+    reached = [r[field] for r in runs if r[field] is not None]
+    if not reached:
+        return "not reached"
+    if len(reached) == len(runs):
+        return _mean_std(reached, ".0f") if len(reached) > 1 else f"{reached[0]:.0f}"
+    return f"{statistics.fmean(reached):.0f} ({len(reached)} of {len(runs)})"
+
+
+def lr_sweep_table(path: str | Path) -> None:
+    """Print the lr sweep as a Markdown table: per activation, arm and learning rate, the final
+    test accuracy (all 10,000 test images; mean ± sample std over the seeds), how many seeds
+    trained (did not diverge and ended above the failure line) and diverged, and the steps to
+    the threshold accuracy (on the test subset scored during training)."""
+    data = load(path)
+    c = data["config"]
+    runs = [r for r in data["runs"].values() if r["phase"] == "sweep"]
+    print(f"LeNet, batch {c['batch_size']}, {c['epochs']} epochs per run; test accuracy mean ± "
+          f"std over the seeds; trained: finite loss and test accuracy > {c['failed_at']}; "
+          f"steps to {c['threshold']:.2f} on the first {c['eval_images']} test images, scored "
+          f"every {c['eval_every']} steps")
+    print(f"| activation | BN | lr | test acc | trained | diverged | steps to "
+          f"{c['threshold']:.2f} |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for act in c["activations"]:
+        for arm in c["arms"]:
+            for lr in c["lrs"]:
+                group = [r for r in runs if (r["activation"], r["arm"], r["lr"]) == (act, arm, lr)]
+                if not group:
+                    continue  # not run yet (an interrupted file)
+                acc = [r["test_acc"] for r in group]
+                cell = _mean_std(acc, ".3f") if len(acc) > 1 else f"{acc[0]:.3f}"
+                print(f"| {act} | {_ARM_NAMES[arm]} | {lr:g} | {cell} | "
+                      f"{sum(r['trained'] for r in group)} of {len(group)} | "
+                      f"{sum(r['diverged'] for r in group)} of {len(group)} | "
+                      f"{_steps_cell(group)} |")
+
+
+def lr_sweep_summary(path: str | Path) -> None:
+    """Print the lr sweep's verdict numbers, one line each, per activation and arm: the largest
+    rate at which every seed trained, the best rate (highest mean final test accuracy) with its
+    accuracy and steps to the threshold, and the long run at that rate (final and best test
+    accuracy over its epochs, epochs to the threshold); then, per activation, the long runs'
+    difference with BN minus without."""
+    from bnref.experiments.lr_sweep import best_lrs, largest_trained
+
+    data = load(path)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    sweep = [r for r in runs if r["phase"] == "sweep"]
+    best = best_lrs(runs)
+    thr = f"{c['threshold']:.2f}"
+    for act in c["activations"]:
+        for arm in c["arms"]:
+            name = f"{act}, {_ARM_NAMES[arm]}"
+            mine = [r for r in sweep if (r["activation"], r["arm"]) == (act, arm)]
+            if not mine:
+                continue
+            ok = sorted({r["lr"] for r in mine} - {r["lr"] for r in mine if not r["trained"]})
+            largest = largest_trained(runs, act, arm)
+            print(f"{name}: largest rate at which every seed trained: "
+                  f"{'none' if largest is None else f'{largest:g}'} "
+                  f"(all seeds trained at: {', '.join(f'{lr:g}' for lr in ok) or 'none'})")
+            if (act, arm) not in best:
+                continue
+            lr = best[(act, arm)]
+            group = [r for r in mine if r["lr"] == lr]
+            print(f"{name}: best rate {lr:g}: test acc {_mean_std([r['test_acc'] for r in group], '.3f')} "
+                  f"after {c['epochs']} epochs; steps to {thr}: {_steps_cell(group)}")
+            long = [r for r in runs if r["phase"] == "long"
+                    and (r["activation"], r["arm"], r["lr"]) == (act, arm, lr)]
+            if long:
+                print(f"{name}: {c['long_epochs']} epochs at lr {lr:g}: test acc "
+                      f"{_mean_std([r['test_acc'] for r in long], '.3f')} at the end, best epoch "
+                      f"{_mean_std([r['best_test_acc'] for r in long], '.3f')}; epochs to {thr}: "
+                      f"{_steps_cell(long, 'epochs_to_threshold')} ({len(long)} seeds)")
+        longs = {arm: [r["test_acc"] for r in runs if r["phase"] == "long"
+                       and (r["activation"], r["arm"]) == (act, arm)] for arm in ("bn", "none")}
+        if all(longs.values()):
+            diff = statistics.fmean(longs["bn"]) - statistics.fmean(longs["none"])
+            print(f"{act}: {c['long_epochs']} epochs, each arm at its own best rate: BN minus no "
+                  f"BN = {100 * diff:+.1f} points of test accuracy")
+
+
+def init_scale_table(path: str | Path) -> None:
+    """Print the init-scale runs as a Markdown table: per factor on the xavier-uniform initial
+    weights, the final test accuracy with and without BN for each activation (mean ± sample std
+    over the seeds), with how many seeds trained where not all did."""
+    data = load(path)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    cols = [(act, arm) for act in c["activations"] for arm in c["arms"]]
+    lrs = ", ".join(f"{a} lr {lr:g}" for a, lr in c["lrs"].items())
+    print(f"LeNet, batch {c['batch_size']}, {c['epochs']} epochs ({lrs}); test accuracy mean ± "
+          f"std over the seeds; (k of n): seeds that trained (finite loss, test accuracy > "
+          f"{c['failed_at']})")
+    print("| xavier × | " + " | ".join(f"{act}, {_ARM_NAMES[arm]}" for act, arm in cols) + " |")
+    print("| ---: |" + " ---: |" * len(cols))
+    for scale in c["scales"]:
+        cells = []
+        for act, arm in cols:
+            group = [r for r in runs
+                     if (r["activation"], r["arm"], r["init_scale"]) == (act, arm, scale)]
+            if not group:
+                cells.append("–")
+                continue
+            acc = [r["test_acc"] for r in group]
+            cell = _mean_std(acc, ".3f") if len(acc) > 1 else f"{acc[0]:.3f}"
+            trained = sum(r["trained"] for r in group)
+            if trained < len(group):
+                cell += f" ({trained} of {len(group)})"
+            cells.append(cell)
+        print(f"| {scale:g} | " + " | ".join(cells) + " |")

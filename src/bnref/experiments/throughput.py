@@ -322,6 +322,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default: throughput-<device>.json). "
                         + record.WHERE_HELP)
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over instead of resuming an existing results file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -330,12 +332,17 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--rounds must be >= 1; got {args.rounds}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    start = time.perf_counter()
     out = args.out or record.results_dir() / f"throughput-{device.type}.json"
-    runs = []
-    # round-major: a slow spell of the machine touches every setting alike
+    config = {"rounds": args.rounds, "batch_size": args.batch_size, "max_steps": args.max_steps,
+              "device": device.type, "threads": torch.get_num_threads()}
+    rec = record.Record(out, "throughput", config, device=device, fresh=args.fresh)
+    # round-major: a slow spell of the machine touches every setting alike; each finished
+    # epoch is written at once, and a stopped command resumes with the next one
     for round_ in range(args.rounds):
         for data_path, bn, first_conv, pool in THROUGHPUT_RUNS:
+            key = f"round={round_}/{data_path}/{bn}/{first_conv}/{pool}"
+            if rec.done(key):
+                continue
             r = measure_throughput(data_path, bn, first_conv=first_conv, pool=pool,
                                    device=device, batch_size=args.batch_size,
                                    max_steps=args.max_steps)
@@ -343,29 +350,23 @@ def run(args: argparse.Namespace) -> int:
                   f"{first_conv:11} conv1, {pool:5} pool: "
                   f"{r['wall_examples_per_sec']:8.1f} examples/sec "
                   f"(wall), {r['step_examples_per_sec']:8.1f} (training steps)", flush=True)
-            runs.append({**r, "round": round_})
-    medians = throughput_medians(runs)
+            rec.add(key, {**r, "round": round_}, seconds=r["wall_seconds"])
+    medians = throughput_medians(list(rec.runs.values()))
     by = {setting(m): m for m in medians}
     ratio = by[FAST_PATH]["wall_examples_per_sec"] / by[NOTE_SETUP]["wall_examples_per_sec"]
     print(f"bnref fast path / the note's run (wall, median of {args.rounds} rounds): "
           f"{ratio:.2f}x")
-    conv_ms = time_first_conv(device=device, batch_size=args.batch_size)
-    pool_ms = time_first_pool(device=device, batch_size=args.batch_size)
-    block_ms = time_first_block(device=device, batch_size=args.batch_size)
-    profiles = [profile_step(bn, first_conv=c, pool=p, device=device,
-                             batch_size=args.batch_size) for _, bn, c, p in PROFILED]
-    data = {"experiment": "throughput", "command": record.command_line(),
-            "provenance": record.provenance(device),
-            "timed_code": {"modules": list(TIMED_MODULES),
-                           "hash": record.code_hash(*TIMED_MODULES)},
-            "wall_seconds": round(time.perf_counter() - start, 1), "rounds": args.rounds,
-            "runs": runs, "medians": medians, "fast_path": list(FAST_PATH),
-            "ratio_fast_over_note": ratio, "first_conv_ms": conv_ms, "first_pool_ms": pool_ms,
-            "first_block_ms": block_ms, "step_profiles": profiles}
-    rec_path = Path(out)
-    rec_path.parent.mkdir(parents=True, exist_ok=True)
-    import json
-
-    rec_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {rec_path}")
+    rec.set("medians", medians)
+    rec.set("fast_path", list(FAST_PATH))
+    rec.set("ratio_fast_over_note", ratio)
+    rec.set("first_conv_ms", time_first_conv(device=device, batch_size=args.batch_size))
+    rec.set("first_pool_ms", time_first_pool(device=device, batch_size=args.batch_size))
+    rec.set("first_block_ms", time_first_block(device=device, batch_size=args.batch_size))
+    rec.set("step_profiles", [profile_step(bn, first_conv=c, pool=p, device=device,
+                                           batch_size=args.batch_size)
+                              for _, bn, c, p in PROFILED])
+    rec.set("timed_code", {"modules": list(TIMED_MODULES),
+                           "hash": record.code_hash(*TIMED_MODULES)})
+    rec.save()
+    print(f"wrote {out}")
     return 0
