@@ -18,7 +18,8 @@ from bnref.experiments.throughput import NOTE_SETUP, setting
 
 __all__ = ["note_lines", "summary", "summary_table", "throughput_table",
            "reached_note_accuracy", "describe", "gamma_beta", "format_table", "bench_table",
-           "target_lines", "validation_table", "small_batch_table", "ablation_table"]
+           "target_lines", "validation_table", "small_batch_table", "ablation_table",
+           "ablation_affine"]
 
 
 def note_lines(path: str | Path, model: str, seed: int = 0) -> None:
@@ -341,12 +342,17 @@ def small_batch_batch_of_one(path: str | Path) -> None:
 # ---- ablation file (python -m bnref ablation) ----
 
 
-def ablation_table(path: str | Path) -> None:
-    """Print the ablation arms as a Markdown table: test accuracy after the first and the
-    last epoch and the last epoch's training loss (mean ± sample std over the seeds), and how
-    many runs diverged."""
+def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
+    """Print the ablation arms (``arms``, default every arm of the file) as a Markdown table:
+    test accuracy after the first and the last epoch and the last epoch's training loss
+    (mean ± sample std over the seeds), and how many runs diverged."""
     data = load(path)
     config = data["config"]
+    arms = config["arms"] if arms is None else arms
+    unknown = [a for a in arms if a not in config["arms"]]
+    if unknown:
+        raise KeyError(f"no arm {', '.join(map(repr, unknown))} in {path}; it has "
+                       f"{', '.join(config['arms'])}")
     runs = list(data["runs"].values())
     seeds = len({r["seed"] for r in runs})
     epochs = config["epochs"]
@@ -355,7 +361,7 @@ def ablation_table(path: str | Path) -> None:
     print(f"| arm | what changes | test acc, epoch 1 | test acc, epoch {epochs} | "
           f"train loss, epoch {epochs} | diverged |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for arm in config["arms"]:
+    for arm in arms:
         mine = [r for r in runs if r["arm"] == arm]
         if not mine:
             continue  # an interrupted run: this arm has no finished seed yet
@@ -365,6 +371,25 @@ def ablation_table(path: str | Path) -> None:
         diverged = sum(r["diverged_at"] is not None for r in mine)
         print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {loss} | "
               f"{diverged} of {len(mine)} |")
+
+
+def ablation_affine(path: str | Path, arm: str = "all") -> None:
+    """Print, per BatchNorm layer of ``arm``, where training took γ and β from their initial 1
+    and 0: the mean over the layer's channels, and the spread (std) across its channels,
+    each averaged over the seeds."""
+    data = load(path)
+    runs = [r for r in data["runs"].values() if r["arm"] == arm]
+    if not runs:
+        raise KeyError(f"no finished run of arm {arm!r} in {path}")
+    print(f"{arm}: gamma and beta after {data['config']['epochs']} epochs, averaged over "
+          f"{len(runs)} seeds (initially 1 and 0)")
+    for i, layer in enumerate(runs[0]["bn_layers"]):
+        def avg(field):
+            return statistics.fmean(r["bn_layers"][i][field] for r in runs)
+
+        print(f"BN layer {i + 1} ({layer['features']:>3} channels): gamma mean "
+              f"{avg('gamma_mean'):.2f}, spread {avg('gamma_std'):.2f}; beta mean "
+              f"{avg('beta_mean'):+.2f}, spread {avg('beta_std'):.2f}")
 
 
 # ---- learning-rate sweep and initialization scale (python -m bnref lr-sweep / init-scale) ----
