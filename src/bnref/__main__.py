@@ -15,6 +15,9 @@ import sys
 COMMANDS = {
     "reproduce": "bnref.experiments.reproduce",
     "small-batch": "bnref.experiments.small_batch",
+    "ghost-bn": "bnref.experiments.ghost_bn",
+    "placement": "bnref.experiments.placement",
+    "dropout": "bnref.experiments.dropout",
     "lr-sweep": "bnref.experiments.lr_sweep",
     "init-scale": "bnref.experiments.init_scale",
     "throughput": "bnref.experiments.throughput",
