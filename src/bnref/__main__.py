@@ -15,7 +15,6 @@ import sys
 COMMANDS = {
     "reproduce": "bnref.experiments.reproduce",
     "small-batch": "bnref.experiments.small_batch",
-    "ghost-bn": "bnref.experiments.ghost_bn",
     "placement": "bnref.experiments.placement",
     "dropout": "bnref.experiments.dropout",
     "lr-sweep": "bnref.experiments.lr_sweep",
