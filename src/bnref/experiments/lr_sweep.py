@@ -86,9 +86,9 @@ def configure(parser) -> None:
                         "test set, a multiple of 1000 (default: 2000)")
     parser.add_argument("--threshold", type=float, default=0.80,
                         help="test accuracy whose first step is reported (default: 0.80)")
-    parser.add_argument("--long-epochs", type=int, default=12,
-                        help="phase 2: epochs at each arm's own best rate (default: 12; 0 "
-                        "skips phase 2)")
+    parser.add_argument("--long-epochs", type=int, default=10,
+                        help="phase 2: epochs at each arm's own best rate (default: 10, the "
+                        "note's budget; 0 skips phase 2)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="cut every run to this many steps (smoke runs)")
     parser.add_argument("--device", default="cpu", help="where to train (default: cpu)")
