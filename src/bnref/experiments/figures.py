@@ -341,6 +341,40 @@ def init_scale(results_json: str | Path, out_path: str | Path) -> Path:
                        f"mean ± std of {seeds} seeds", out_path)
 
 
+def ghost_bn(results_json: str | Path, out_path: str | Path) -> Path:
+    """The noise view (``python -m bnref ghost-bn``): test accuracy and train–test gap of each
+    arm (plain, ghost, noisy and deterministic BN), one point per seed and the mean ± std."""
+    import statistics
+
+    from bnref.experiments.ghost_bn import ARMS
+
+    data = record.load(results_json)
+    runs = list(data["runs"].values())
+    arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for ax, field, label in ((axes[0], "test_acc", "test accuracy (10,000 images)"),
+                             (axes[1], "gap", "train − test accuracy (points)")):
+        scale = 100 if field == "gap" else 1
+        for i, arm in enumerate(arms):
+            values = [scale * r[field] for r in runs if r["arm"] == arm]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            ax.plot([i] * len(values), values, ".", color="grey", alpha=0.6)
+            ax.errorbar([i], [statistics.fmean(values)], yerr=[std], fmt="o", capsize=4,
+                        color="tab:blue")
+        ax.set_xticks(range(len(arms)), arms, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[1].axhline(0, color="grey", lw=0.8, ls=":")
+    c = data["config"]
+    seeds = len({r["seed"] for r in runs})
+    fig.suptitle(f"LeNet-BN on Fashion-MNIST, batch {c['batch_size']}, lr {c['lr']}, "
+                 f"{c['epochs']} epochs; only the BN layer changed; mean ± std of {seeds} seeds "
+                 f"(grey: each seed)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, out_path)
+
+
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
