@@ -23,6 +23,10 @@ pages.gamma_beta(cpu_run, "lenet_bn")
 # --8<-- [end:gamma_beta]
 
 # --8<-- [start:throughput]
+from bnref.experiments import pages
+from bnref.experiments.record import results_dir
+
+RESULTS = results_dir()  # docs/results of this checkout
 pages.describe(RESULTS / "throughput-cpu.json")
 pages.throughput_table(RESULTS / "throughput-cpu.json")
 # --8<-- [end:throughput]
