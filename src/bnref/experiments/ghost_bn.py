@@ -34,7 +34,14 @@ xavier initialization, ``--epochs`` epochs of the real Fashion-MNIST through
 
 Each trained network is scored in evaluation mode on the 10,000 test images
 and on a fixed subset of the training images (the first ``--train-subset``);
-the *train–test gap* is the difference of the two accuracies. Every finished
+the *train–test gap* is the difference of the two accuracies. Twice: with the
+moving statistics as training left them ("as trained"), and with every BN
+layer's statistics re-estimated, in order, on ``PRECISE_IMAGES`` training
+images passed through the network in evaluation mode
+(:func:`precise_statistics`; "precise BN", Wu & Johnson 2021). At the note's
+learning rate the moving averages lag behind the weights, and evaluation
+mode then scores far below training mode; the precise statistics separate
+that lag from what each arm's noise did to the weights. Every finished
 run is written at once through :class:`bnref.experiments.record.Record` (run
 again with the same options, the command resumes); the results file keeps
 the first 6 losses of one run per arm to be replayed by the test suite. The
@@ -59,7 +66,7 @@ from bnref.norm.batch_norm import BatchNorm, batch_norm
 __all__ = ["ARMS", "GHOST_SIZES", "NOISE_MEAN", "NOISE_STD", "ghost_batch_norm",
            "noisy_batch_norm", "running_batch_norm", "GhostBatchNorm", "NoisyBatchNorm",
            "RunningBatchNorm", "ghost_layer", "layer_for", "configure", "run", "train_one",
-           "replay_losses", "scores"]
+           "replay_losses", "scores", "precise_statistics", "PRECISE_IMAGES"]
 
 GHOST_SIZES = (128, 64, 32, 16)
 #: arm name -> what it is (the table's order)
@@ -73,6 +80,8 @@ NOISE_MEAN = 0.5
 NOISE_STD = (0.5, 1.5)
 BATCH_SIZE = 512
 LR = 1.0
+#: training images whose statistics replace the moving ones (precise_statistics)
+PRECISE_IMAGES = 4096
 #: steps of one run per arm that the results file keeps to be replayed
 REPLAY_STEPS = 6
 
@@ -278,6 +287,36 @@ def scores(net, train_subset: int = 10_000) -> dict:
     return {"test_acc": test, "train_acc_eval": train, "gap": train - test}
 
 
+def precise_statistics(net, images: int = PRECISE_IMAGES):
+    """A copy of ``net`` (an ``nn.Sequential``) whose BN layers hold the statistics of the
+    first ``images`` training images as evaluation mode sees them.
+
+    The images go through the copy in evaluation mode, layer by layer; each
+    BN layer (any :class:`bnref.BatchNorm`), when reached, takes the mean and
+    biased variance of its input (over the batch, and H×W after a
+    convolution) as its moving statistics before it normalizes, so every
+    later layer is estimated under the statistics it will be evaluated with.
+    The weights do not change. Returns the copy, in evaluation mode.
+    """
+    import copy
+
+    from bnref.d2l.data import fashion_mnist_tensors
+
+    net = copy.deepcopy(net).eval()
+    X, _ = fashion_mnist_tensors(train=True)
+    h = X[:images]
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, BatchNorm):
+                dims = (0,) if h.dim() == 2 else (0, 2, 3)
+                mean = h.mean(dim=dims, keepdim=True)
+                var = (h - mean).square().mean(dim=dims, keepdim=True)
+                m.moving_mean = mean.reshape(m.moving_mean.shape).to(m.moving_mean.dtype)
+                m.moving_var = var.reshape(m.moving_var.shape).to(m.moving_var.dtype)
+            h = m(h)
+    return net
+
+
 def run(args) -> int:
     torch.set_num_threads(args.threads)
     out = args.out or record.results_dir() / "ghost-bn-cpu.json"
@@ -288,6 +327,7 @@ def run(args) -> int:
                         "std": f"U({NOISE_STD[0]}, {NOISE_STD[1]}) per channel per step",
                         "added": "to BN's output in training, i.i.d. N(mean, std^2) per "
                                  "activation"},
+              "precise_images": PRECISE_IMAGES,
               "ghost_moving_statistics": "moving <- m * moving + (1 - m) * mean over "
                                          "sub-batches of their statistics, once per step",
               "dataset": "Fashion-MNIST (real IDX files), 60000 train / 10000 test",
@@ -306,11 +346,13 @@ def run(args) -> int:
                  "diverged_at": history.diverged_at,
                  "train_loss": history.train_loss, "train_acc": history.train_acc,
                  "train_seconds": round(history.train_seconds, 2),
-                 **scores(net, args.train_subset)}
+                 **scores(net, args.train_subset),
+                 "precise": scores(precise_statistics(net), args.train_subset)}
             rec.add(key, r, seconds=history.train_seconds)
             print(f"{arm:>13} seed {seed}: {r['steps']} steps, test acc {r['test_acc']:.4f}, "
-                  f"train acc (eval) {r['train_acc_eval']:.4f}, gap {r['gap']:+.4f} "
-                  f"({r['train_seconds']:.1f} s)", flush=True)
+                  f"train acc (eval) {r['train_acc_eval']:.4f}, gap {r['gap']:+.4f}; precise "
+                  f"statistics: test acc {r['precise']['test_acc']:.4f}, gap "
+                  f"{r['precise']['gap']:+.4f} ({r['train_seconds']:.1f} s)", flush=True)
     from bnref.experiments.replay import replay_record
 
     specs = [{"arm": arm, "seed": 0} for arm in args.arms]
