@@ -134,6 +134,7 @@ def test_command_trains_every_arm_writes_replay_and_resumes(tmp_path, capsys):
         assert r["steps"] == 4 and len(r["test_acc"]) == 2
         assert r["provenance"]["machine"]["cpu_capability"]
         assert len(r["bn_layers"]) == (0 if r["arm"] == "none" else 4)
+        assert ("recalibrated_test_acc" in r) == (r["arm"] != "none")
     assert [e["run"]["arm"] for e in data["replay"]["runs"]] == ["all", "none", "std-only"]
     assert check(out) == []
     assert main(args) == 0  # a second call has nothing left to train
