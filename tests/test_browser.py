@@ -449,6 +449,27 @@ def test_chapter_schemes_edit_link_date_and_print_view(reader):
         assert_only_local(reader)
 
 
+def test_table_of_contents_jumps_land_on_their_heading(reader):
+    """Long pages skip rendering far-off blocks (content-visibility, stylesheets/light.css);
+    javascripts/render-when-idle.js renders each once after loading, so that a jump up
+    or down the page lands on its heading."""
+    with snapshot_on_failure(reader, "toc-jumps"):
+        reader.open(CHAPTER)
+        reader.page.wait_for_function("document.documentElement.dataset.bnrefRendered === location.pathname",
+                                      timeout=20000)
+        links = reader.page.locator(".md-sidebar--secondary a.md-nav__link:visible")
+        targets = [href.split("#", 1)[1] for href in links.evaluate_all("ls => ls.map(l => l.href)")
+                   if "#" in href]
+        assert len(targets) >= 6, targets
+        for target in (targets[-1], targets[2], targets[-2], targets[1]):  # down, up, down, up
+            reader.page.click(f".md-sidebar--secondary a.md-nav__link[href$='#{target}']")
+            reader.page.wait_for_function(f"location.hash === '#{target}'")
+            reader.page.wait_for_timeout(400)
+            top = reader.page.evaluate(f"document.getElementById('{target}').getBoundingClientRect().top")
+            assert 0 <= top < 150, f"jump to #{target}: heading at {top:.0f} px from the top"
+        assert reader.errors == [], "\n".join(reader.errors)
+
+
 def test_figures_open_larger_on_click(reader, site):
     site_dir, _ = site
     with snapshot_on_failure(reader, "lightbox"):
