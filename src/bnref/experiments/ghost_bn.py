@@ -226,7 +226,7 @@ def layer_for(arm: str) -> type[BatchNorm]:
 def configure(parser) -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS),
                         help="which BN layers (default: all)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
     parser.add_argument("--train-subset", type=int, default=10_000,
                         help="training images scored in evaluation mode for the train-test "
