@@ -10,7 +10,9 @@ weights of every convolution and linear layer by a factor (``fit``'s
 PyTorch's default) and trains :func:`bnref.models.lenet_variant` with BN
 (``bn="all"``, the note's LeNet-BN) and without it (``bn="none"``, nothing
 else changed), at one fixed learning rate per activation, for ``--epochs``
-epochs at batch 256 on the real Fashion-MNIST, from ``--seeds`` seeds; it
+epochs at batch 256 on the real Fashion-MNIST, from ``--seeds`` seeds (the
+sigmoid LeNet by default, the note's; ``--activations sigmoid relu`` adds the
+ReLU one); it
 records the final test accuracy on all 10,000 test images, the first step's
 loss, and whether the run diverged (non-finite loss) or failed to train
 (final test accuracy at or below ``lr_sweep.FAILED_AT``).
@@ -48,8 +50,9 @@ REPLAY_STEPS = 6
 
 
 def configure(parser) -> None:
-    parser.add_argument("--activations", nargs="+", default=list(LRS), choices=list(LRS),
-                        help="activations (default: sigmoid relu)")
+    parser.add_argument("--activations", nargs="+", default=["sigmoid"], choices=list(LRS),
+                        help="activations (default: sigmoid, the note's network; add relu "
+                        "for the ReLU LeNet, twice the time)")
     parser.add_argument("--arms", nargs="+", default=list(lr_sweep.ARMS),
                         choices=list(lr_sweep.ARMS),
                         help="bn: the note's LeNet-BN; none: the same network without BN "
