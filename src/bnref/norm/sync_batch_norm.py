@@ -46,6 +46,7 @@ import functools
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from bnref.norm._checks import check_batch_norm_args
 from bnref.norm._moving import moving_average, resolve_training
@@ -193,3 +194,55 @@ class SyncBatchNorm(BatchNorm):
         self.group = group
         # The only difference from BatchNorm: the function, bound to this group.
         self.function = functools.partial(sync_batch_norm, group=group)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: nn.Module,
+                               group: dist.ProcessGroup | None = None) -> nn.Module:
+        """``module`` with every :class:`bnref.BatchNorm` replaced by a :class:`SyncBatchNorm`.
+
+        What ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` does for
+        PyTorch's layers: each new layer holds the old one's ``gamma``,
+        ``beta``, moving statistics, ``eps``, ``momentum``, mode, device and
+        dtype, so a network trained (or initialized) with :class:`BatchNorm`
+        carries on with synchronized statistics. Layers that already are
+        :class:`SyncBatchNorm` stay as they are. A subclass of
+        :class:`BatchNorm` that changes ``function`` may compute something
+        else, so it is refused with a ``TypeError`` naming the layer.
+
+        Args:
+            module: a network, or one :class:`BatchNorm` layer.
+            group: the process group the new layers synchronize over
+                (default: the whole world).
+
+        Returns:
+            The converted network: ``module`` itself with its children
+            replaced, or the new layer when ``module`` is a :class:`BatchNorm`.
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> net = nn.Sequential(nn.Linear(4, 3), BatchNorm(3, num_dims=2))
+            >>> net = SyncBatchNorm.convert_sync_batchnorm(net)
+            >>> net[1]
+            SyncBatchNorm(3, num_dims=2, eps=1e-05, momentum=0.9)
+        """
+        return cls._convert(module, group, "module")
+
+    @classmethod
+    def _convert(cls, module: nn.Module, group, name: str) -> nn.Module:
+        if isinstance(module, BatchNorm) and not isinstance(module, SyncBatchNorm):
+            if type(module) is not BatchNorm:
+                raise TypeError(
+                    f"convert_sync_batchnorm converts bnref.BatchNorm layers; layer {name!r} is "
+                    f"a {type(module).__name__}, a subclass whose function may compute "
+                    f"something else. Build the network with bnref.BatchNorm to convert it")
+            new = cls(module.num_features, num_dims=module.num_dims, eps=module.eps,
+                      momentum=module.momentum, group=group)
+            new.to(device=module.gamma.device, dtype=module.gamma.dtype)
+            new.load_state_dict(module.state_dict())
+            new.gamma.requires_grad_(module.gamma.requires_grad)
+            new.beta.requires_grad_(module.beta.requires_grad)
+            return new.train(module.training)
+        for child_name, child in module.named_children():
+            module.add_module(child_name, cls._convert(child, group, f"{name}.{child_name}"))
+        return module
