@@ -15,6 +15,8 @@ import sys
 COMMANDS = {
     "reproduce": "bnref.experiments.reproduce",
     "small-batch": "bnref.experiments.small_batch",
+    "ghost-bn": "bnref.experiments.ghost_bn",
+    "inference": "bnref.experiments.inference",
     "placement": "bnref.experiments.placement",
     "dropout": "bnref.experiments.dropout",
     "lr-sweep": "bnref.experiments.lr_sweep",
@@ -24,6 +26,7 @@ COMMANDS = {
     "figures": "bnref.experiments.figures",
     "validate": "bnref.experiments.validate",
     "ablation": "bnref.experiments.ablation",
+    "ddp": "bnref.experiments.ddp",
 }
 
 
