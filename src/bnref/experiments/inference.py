@@ -12,7 +12,12 @@ command measures, on one machine and with one thing changed at a time:
   (:func:`bnref.fold.fold_batch_norm`, which leaves ``nn.Identity`` where the BN
   was). Timed with ``torch.utils.benchmark.Timer.blocked_autorange`` on
   ``--threads`` threads (default 1), the arms interleaved in ``--rounds``
-  rounds; each cell keeps the median of the rounds' medians.
+  rounds; each cell keeps the median of the rounds' medians. Twice: in wall
+  time, and in the CPU time of the calling thread (``time.thread_time`` as the
+  Timer's ``timer=``), which on one torch thread is all the work of the
+  forward pass and leaves out the time the process waits while other
+  programs run (on a shared machine the wall time of one setting varied
+  several-fold between rounds).
 * **training throughput** — examples per second of the training steps (forward,
   backward, SGD update; :func:`bnref.d2l.train.fit`'s own timer, which leaves
   out the data loading between steps and the evaluation) of ``--steps`` steps
@@ -20,7 +25,9 @@ command measures, on one machine and with one thing changed at a time:
   three BN layers (:data:`TRAINING_ARMS`): the reference :class:`bnref.BatchNorm`
   (autograd through the readable formula), :class:`bnref.speed.fused.FusedBatchNorm`
   (C++ kernels each way) and ``nn.BatchNorm1d/2d``; interleaved in ``--rounds``
-  rounds, median.
+  rounds, median. Also per CPU second: the examples divided by the calling
+  thread's CPU time over the whole ``fit`` call (which also slices the
+  minibatches from the tensor).
 * **folding** — max |Δ logits| between the trained reference LeNet-BN and its
   folded copy on the 10,000 test images, and how many predictions differ.
 
@@ -41,6 +48,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -132,19 +140,24 @@ def measure_throughput(steps: int, rounds: int, log=print):
     from bnref.d2l.train import fit
 
     X, y = fashion_mnist_tensors(train=True)
-    per_round = {arm: [] for arm in TRAINING_ARMS}
+    wall = {arm: [] for arm in TRAINING_ARMS}
+    cpu = {arm: [] for arm in TRAINING_ARMS}
     nets = {}
     for r in range(rounds):
         for arm in TRAINING_ARMS:
             torch.manual_seed(r)
             net = training_net(arm)
+            began = time.thread_time()
             h = fit(net, TensorLoader(X, y, TRAIN_BATCH, shuffle=True), lr=LR, epochs=None,
                     max_steps=steps, device="cpu", progress=False)
-            per_round[arm].append(h.examples_seen / h.train_seconds)
+            cpu[arm].append(h.examples_seen / (time.thread_time() - began))
+            wall[arm].append(h.examples_seen / h.train_seconds)
             nets[arm] = net
-            log(f"  round {r + 1}: train {arm:6} {per_round[arm][-1]:9.1f} examples/s")
-    rows = {arm: {"median": statistics.median(v), "rounds": v, "what": TRAINING_ARMS[arm]}
-            for arm, v in per_round.items()}
+            log(f"  round {r + 1}: train {arm:6} {wall[arm][-1]:9.1f} examples/s wall, "
+                f"{cpu[arm][-1]:9.1f} per CPU second")
+    rows = {arm: {"median": statistics.median(wall[arm]), "rounds": wall[arm],
+                  "cpu_median": statistics.median(cpu[arm]), "cpu_rounds": cpu[arm],
+                  "what": TRAINING_ARMS[arm]} for arm in TRAINING_ARMS}
     return rows, nets
 
 
@@ -179,19 +192,27 @@ def measure_latency(nets: dict, threads: int, min_run_time: float, rounds: int,
         for call in calls.values():
             call()  # warm up
         timed = {arm: [] for arm in calls}
+        cpu = {arm: [] for arm in calls}
         for _ in range(rounds):
             for arm, call in calls.items():
-                timer = benchmark.Timer(stmt="call()", globals={"call": call},
-                                        num_threads=threads)
-                timed[arm].append(timer.blocked_autorange(min_run_time=min_run_time))
+                for clock, into in ((time.perf_counter, timed), (time.thread_time, cpu)):
+                    timer = benchmark.Timer(stmt="call()", globals={"call": call},
+                                            num_threads=threads, timer=clock)
+                    into[arm].append(timer.blocked_autorange(min_run_time=min_run_time))
         for arm, ms in timed.items():
             median = statistics.median(m.median for m in ms)
+            cpu_median = statistics.median(m.median for m in cpu[arm])
             rows.append({"arm": arm, "batch_size": b, "median_s": median,
                          "round_medians_s": [m.median for m in ms],
                          "iqr_s": statistics.median(m.iqr for m in ms),
-                         "runs": sum(len(m.times) for m in ms)})
-            log(f"  batch {b:3} {arm:6} {median * 1e6:10.1f} µs  "
-                f"(rounds: {' '.join(f'{m.median * 1e6:.1f}' for m in ms)})")
+                         "runs": sum(len(m.times) for m in ms),
+                         "cpu_median_s": cpu_median,
+                         "cpu_round_medians_s": [m.median for m in cpu[arm]],
+                         "cpu_iqr_s": statistics.median(m.iqr for m in cpu[arm])})
+            log(f"  batch {b:3} {arm:6} wall {median * 1e6:10.1f} µs "
+                f"(rounds: {' '.join(f'{m.median * 1e6:.1f}' for m in ms)}); CPU "
+                f"{cpu_median * 1e6:10.1f} µs "
+                f"(rounds: {' '.join(f'{m.median * 1e6:.1f}' for m in cpu[arm])})")
     return rows
 
 
@@ -223,7 +244,8 @@ def run(args) -> int:
               "dataset": "Fashion-MNIST (real IDX files): training steps on the training "
                          "set, latency and folding on test images",
               "timer": "torch.utils.benchmark.Timer.blocked_autorange, arms interleaved, "
-                       "median of the rounds' medians"}
+                       "median of the rounds' medians; wall time (time.perf_counter) and the "
+                       "calling thread's CPU time (time.thread_time)"}
     rec = record.Record(out, "inference", config, fresh=args.fresh)
     rec.set("timed_code", {"modules": list(TIMED_MODULES),
                            "hash": record.code_hash(*TIMED_MODULES)})

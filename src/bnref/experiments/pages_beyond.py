@@ -1,7 +1,7 @@
 """Page printers for issue 19 (batch normalization beyond one minibatch): inference cost, noise.
 
 Re-exported by :mod:`bnref.experiments.pages` (``pages.inference_table``,
-``pages.ghost_bn_table``); they live here because ``pages.py`` is past the
+``pages.ghost_bn_table``, ``pages.ddp_table``); they live here because ``pages.py`` is past the
 project's 400-line rule. Each takes a results path and prints what a page shows.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bnref.experiments.record import load
 
-__all__ = ["inference_table", "ghost_bn_table"]
+__all__ = ["inference_table", "ghost_bn_table", "ddp_table"]
 
 
 def _mean_std(values: list[float], fmt: str) -> str:
@@ -34,31 +34,44 @@ def _relative(value: float, base: float) -> str:
 
 def inference_table(path: str | Path) -> None:
     """Print the inference file: eval-mode latency of LeNet without BN, with BN (reference and
-    ``nn.BatchNorm``) and with BN folded, at each batch size; training throughput without
-    and with BN; and max |Δ logits| between the folded and the unfolded network."""
+    ``nn.BatchNorm``) and with BN folded, at each batch size, in CPU time and in wall time;
+    training throughput without and with BN; and max |Δ logits| between the folded and the
+    unfolded network."""
     data = load(path)
     c = data["config"]
     names = {"none": "without BN", "bnref": "with BN (bnref.BatchNorm)",
              "torch": "with BN (nn.BatchNorm)", "folded": "BN folded"}
-    latency = data["runs"]["latency"]["rows"]
-    arms = [a for a in names if any(r["arm"] == a for r in latency)]
-    print(f"latency per batch, eval mode, torch.no_grad(), {c['threads']} thread(s); median of "
-          f"{c['rounds']} interleaved rounds (in brackets: against without BN)")
-    print("| batch | " + " | ".join(names[a] for a in arms) + " |")
-    print("| ---: |" + " ---: |" * len(arms))
-    for b in c["latency_batch_sizes"]:
-        t = {r["arm"]: r["median_s"] for r in latency if r["batch_size"] == b}
-        cells = [_duration(t[a]) + ("" if a == "none" else f" ({_relative(t[a], t['none'])})")
-                 for a in arms]
-        print(f"| {b} | " + " | ".join(cells) + " |")
-    thr = data["runs"]["throughput"]["arms"]
+    lat, thr_run = data["runs"]["latency"], data["runs"]["throughput"]
+    rows = lat["rows"]
+    arms = [a for a in names if any(r["arm"] == a for r in rows)]
+    print(f"latency of one forward pass, eval mode, torch.no_grad(), {c['threads']} thread(s); "
+          f"median of {c['rounds']} interleaved rounds (in brackets: against without BN)")
+    for field, what in (("cpu_median_s", "CPU time of the thread"), ("median_s", "wall time")):
+        print(what)
+        print("| batch | " + " | ".join(names[a] for a in arms) + " |")
+        print("| ---: |" + " ---: |" * len(arms))
+        for b in c["latency_batch_sizes"]:
+            t = {r["arm"]: r[field] for r in rows if r["batch_size"] == b}
+            cells = [_duration(t[a]) + ("" if a == "none" else
+                                        f" ({_relative(t[a], t['none'])})") for a in arms]
+            print(f"| {b} | " + " | ".join(cells) + " |")
+    thr = thr_run["arms"]
     print(f"training throughput: {c['steps']} steps at batch {c['train_batch_size']}, "
           f"median of {c['rounds']} rounds")
-    print("| network | examples/s | against without BN |")
-    print("| --- | ---: | ---: |")
+    print("| network | examples per CPU second | against without BN | examples/s (wall) "
+          "| against without BN |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for arm, row in thr.items():
-        rel = "" if arm == "none" else _relative(row["median"], thr["none"]["median"])
-        print(f"| {row['what']} | {row['median']:.0f} | {rel} |")
+        cells = []
+        for field in ("cpu_median", "median"):
+            rel = "" if arm == "none" else _relative(row[field], thr["none"][field])
+            cells += [f"{row[field]:.0f}", rel]
+        print(f"| {row['what']} | " + " | ".join(cells) + " |")
+    if lat.get("load_before") and thr_run.get("load_before"):
+        print(f"1-minute load average of the {data['provenance']['machine']['cores']}-core "
+              f"machine (other work ran beside): {thr_run['load_before'][0]:.1f} before the "
+              f"training, {lat['load_before'][0]:.1f} before and {lat['load_after'][0]:.1f} "
+              f"after the latency timings")
     f = data["runs"]["fold"]
     print(f"folded against unfolded LeNet-BN on {f['test_images']} test images: max |Δ logits| "
           f"{f['max_abs_diff_logits']:.1e} (largest |logit| {f['max_abs_logit']:.1f}); "
@@ -142,6 +155,70 @@ def ddp_table(path: str | Path) -> None:
                     for s, r in mine.items()), ".1e")
                 print(f"| {shape} | {names[mode]} | "
                       f"{_mean_std([100 * r['test_acc'] for r in group], '.1f')} | "
+                      f"{_mean_std([r['seconds'] for r in group], '.1f')} | "
+                      f"{_mean_std([r['ms_per_step'] for r in group], '.1f')} | {loss_diff} |")
+    for mode, r in errors.items():
+        print(f"{names[mode]} ({r['backend']}, {config['device']} tensors), in training under "
+              f"DistributedDataParallel: {r['error']} ({r['raised_in']})")
+        if r.get("layer_error"):
+            print(f"  the layer alone, training in the process group: {r['layer_error']}")
+    check = data.get("two_processes")
+    if check:
+        print(f"{check['world_size']} processes × {check['batch']} against one process × "
+              f"{check['world_size'] * check['batch']}, {check['steps']} steps, max abs "
+              f"difference of parameters / moving statistics:")
+        for mode in ("sync", "bn"):
+            c = check[mode]
+            print(f"  {names[mode]}: from one process {c['params_vs_one']:.1e} / "
+                  f"{c['stats_vs_one']:.1e}; between the processes "
+                  f"{c['params_across_processes']:.1e} / {c['stats_across_processes']:.1e}")
+
+
+# ---- across processes (python -m bnref ddp) ----
+
+
+def ddp_table(path: str | Path) -> None:
+    """Print the DDP comparison as a Markdown table: for each ``K × b``, the one process on
+    the whole batch and each distributed arm, with test accuracy (%), its difference from
+    the one process's (same seed), training wall time (s) and ms per step (mean ± std over
+    the seeds), and the largest difference of the whole batch's loss from the one-process
+    run's over the first steps (same seed); then what an arm that did not train said, and
+    the 2-process parameter check."""
+    data = load(path)
+    config = data["config"]
+    runs = list(data["runs"].values())
+    names = {"one": "one process, plain BN", "bn": "per-process BN (bnref.BatchNorm)",
+             "sync": "bnref.SyncBatchNorm", "torch-sync": "nn.SyncBatchNorm"}
+    seeds = len({r["seed"] for r in runs})
+    steps = len(next(r["losses"] for r in runs if "losses" in r))
+    print(f"{config['steps']} SGD steps, {config['lr_rule']}; {config['test_images']} test "
+          f"images; mean ± std over {seeds} seeds; {config['device']}, "
+          f"{config['threads']} thread(s) per process")
+    print(f"| processes × batch | arm | test accuracy (%) | minus one process's (points) "
+          f"| training time (s) | ms / step "
+          f"| max abs loss difference from one process, steps 1–{steps} |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    errors = {}
+    for K in config["nproc_per_node"]:
+        for b in config["batch"]:
+            one = {r["seed"]: r for r in runs if r["mode"] == "one" and r["global_batch"] == K * b}
+            for mode in ["one", *config["modes"]]:
+                mine = one if mode == "one" else {
+                    r["seed"]: r for r in runs if (r["mode"], r["nproc"], r["batch"]) == (mode, K, b)}
+                shape = f"1 × {K * b}" if mode == "one" else f"{K} × {b}"
+                group = list(mine.values())
+                if any("error" in r for r in group):
+                    errors.setdefault(mode, group[0])
+                    print(f"| {shape} | {names[mode]} | did not train (below) | – | – | – | – |")
+                    continue
+                loss_diff = "–" if mode == "one" else format(max(
+                    max(abs(x - y) for x, y in zip(r["losses"], one[s]["losses"]))
+                    for s, r in mine.items()), ".1e")
+                paired = "–" if mode == "one" else _mean_std(
+                    [100 * (r["test_acc"] - one[seed]["test_acc"]) for seed, r in mine.items()],
+                    "+.1f").replace("± +", "± ").replace("± -", "± ")
+                print(f"| {shape} | {names[mode]} | "
+                      f"{_mean_std([100 * r['test_acc'] for r in group], '.1f')} | {paired} | "
                       f"{_mean_std([r['seconds'] for r in group], '.1f')} | "
                       f"{_mean_std([r['ms_per_step'] for r in group], '.1f')} | {loss_diff} |")
     for mode, r in errors.items():
