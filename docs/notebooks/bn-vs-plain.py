@@ -59,6 +59,7 @@ print(f"train {tuple(X_train.shape)}, test {tuple(X_test.shape)}, device {device
 # </div>
 
 # %%
+# continues the cell above (torch, nn, bnref, init_weights, device, the data)
 STEPS, BATCH, LR, EVERY = 120, 32, 0.2, 20
 
 
@@ -110,6 +111,7 @@ for name, make_net in [("LeNet", bnref.lenet), ("LeNet + BatchNorm", bnref.lenet
 # </div>
 
 # %%
+# continues the cells above (plt, torch, results, threads)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, curve in results.items():
     steps, accs = zip(*curve)

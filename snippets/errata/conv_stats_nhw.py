@@ -1,10 +1,9 @@
-r"""After a convolution, BN's statistics of a channel run over N x H x W.
-
-Every position of every example in the batch enters the mean and the variance
-of its channel (one value each per channel), not only the pixels under one
-sliding window. nn.BatchNorm2d and the note's
-X.mean(dim=(0, 2, 3), keepdim=True) do the same.
-"""
+# After a convolution, BN's statistics of a channel run over N x H x W.
+#
+# Every position of every example in the batch enters the mean and the variance
+# of its channel (one value each per channel), not only the pixels under one
+# sliding window. nn.BatchNorm2d and the note's
+# X.mean(dim=(0, 2, 3), keepdim=True) do the same.
 import torch
 from torch import nn
 

@@ -1,14 +1,13 @@
-r"""The moving statistics are an exponential moving average (not a Kalman filter).
-
-With the d2l convention moving <- m * moving + (1 - m) * batch_stat, after k
-steps from the initial value moving_0:
-
-    moving_k = m^k * moving_0 + sum_{i=1..k} (1 - m) * m^(k-i) * batch_stat_i
-
-so the weights fall geometrically with age; the gain 1 - m stays fixed instead of
-shrinking like the 1/k of the cumulative average (the "Kalman gain" the note
-derives), and the weights never settle.
-"""
+# The moving statistics are an exponential moving average (not a Kalman filter).
+#
+# With the d2l convention moving <- m * moving + (1 - m) * batch_stat, after k
+# steps from the initial value moving_0:
+#
+#     moving_k = m^k * moving_0 + sum_{i=1..k} (1 - m) * m^(k-i) * batch_stat_i
+#
+# so the weights fall geometrically with age; the gain 1 - m stays fixed instead of
+# shrinking like the 1/k of the cumulative average (the "Kalman gain" the note
+# derives), and the weights never settle.
 import torch
 
 from bnref.note import batch_norm  # the note's code, verbatim

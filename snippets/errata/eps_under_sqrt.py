@@ -1,13 +1,12 @@
-r"""Where epsilon goes: under the square root, not into the variance.
-
-The note writes sigma_B^2 = (1/|B|) sum (x_i - mu_B)^2 + eps. Its code (and
-PyTorch) keep the variance as it is and add eps only where they divide:
-
-    x_hat = (x - mu_B) / sqrt(sigma_B^2 + eps)
-
-With a large eps the difference shows: the variance the code tracks has no
-eps in it, and the output's standard deviation is sqrt(var / (var + eps)).
-"""
+# Where epsilon goes: under the square root, not into the variance.
+#
+# The note writes sigma_B^2 = (1/|B|) sum (x_i - mu_B)^2 + eps. Its code (and
+# PyTorch) keep the variance as it is and add eps only where they divide:
+#
+#     x_hat = (x - mu_B) / sqrt(sigma_B^2 + eps)
+#
+# With a large eps the difference shows: the variance the code tracks has no
+# eps in it, and the output's standard deviation is sqrt(var / (var + eps)).
 import torch
 
 from bnref.note import batch_norm  # the note's code, verbatim

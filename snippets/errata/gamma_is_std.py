@@ -1,8 +1,7 @@
-r"""gamma sets the standard deviation of the output, not its variance.
-
-y = gamma * x_hat + beta, and x_hat has mean 0 and variance 1 over the batch,
-so y has mean beta and standard deviation |gamma| (variance gamma^2).
-"""
+# gamma sets the standard deviation of the output, not its variance.
+#
+# y = gamma * x_hat + beta, and x_hat has mean 0 and variance 1 over the batch,
+# so y has mean beta and standard deviation |gamma| (variance gamma^2).
 import torch
 
 from bnref.note import batch_norm  # the note's code, verbatim

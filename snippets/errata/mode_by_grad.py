@@ -1,10 +1,9 @@
-r"""The note's layer picks its mode by torch.is_grad_enabled(), not by .train()/.eval().
-
-The note's BatchNorm in .eval() mode still normalizes with the batch statistics
-and keeps updating its moving statistics as long as gradients are enabled;
-only torch.no_grad() switches it to inference. bnref.BatchNorm (like
-nn.BatchNorm2d) follows .train()/.eval().
-"""
+# The note's layer picks its mode by torch.is_grad_enabled(), not by .train()/.eval().
+#
+# The note's BatchNorm in .eval() mode still normalizes with the batch statistics
+# and keeps updating its moving statistics as long as gradients are enabled;
+# only torch.no_grad() switches it to inference. bnref.BatchNorm (like
+# nn.BatchNorm2d) follows .train()/.eval().
 import torch
 
 import bnref

@@ -1,16 +1,15 @@
-r"""The note's momentum 0.9 is PyTorch's momentum 0.1; PyTorch's running_var mixes in the unbiased variance.
-
-The note (like the Chinese edition of d2l, and English d2l before 1.0):
-    moving  <- 0.9 * moving  + 0.1 * batch_stat   (momentum = 0.9 weighs the old value)
-PyTorch (and English d2l from 1.0 on):
-    running <- 0.9 * running + 0.1 * batch_stat   (momentum = 0.1 weighs the new value)
-
-Both normalize with the biased batch variance (divide by n). PyTorch then mixes
-the unbiased one (divide by n - 1) into running_var, the note the biased one:
-what one update adds differs by the factor n / (n - 1). The running variances
-themselves differ by less, because both keep the same share of the starting
-value 1.0; their ratio approaches n / (n - 1) only as that share decays.
-"""
+# The note's momentum 0.9 is PyTorch's momentum 0.1; PyTorch's running_var mixes in the unbiased variance.
+#
+# The note (like the Chinese edition of d2l, and English d2l before 1.0):
+#     moving  <- 0.9 * moving  + 0.1 * batch_stat   (momentum = 0.9 weighs the old value)
+# PyTorch (and English d2l from 1.0 on):
+#     running <- 0.9 * running + 0.1 * batch_stat   (momentum = 0.1 weighs the new value)
+#
+# Both normalize with the biased batch variance (divide by n). PyTorch then mixes
+# the unbiased one (divide by n - 1) into running_var, the note the biased one:
+# what one update adds differs by the factor n / (n - 1). The running variances
+# themselves differ by less, because both keep the same share of the starting
+# value 1.0; their ratio approaches n / (n - 1) only as that share decays.
 import torch
 from torch import nn
 
@@ -35,6 +34,6 @@ print("n / (n - 1) =", round(n / (n - 1), 4))
 ratio = theirs.running_var / ours.moving_var.reshape(-1)
 print("the running variances themselves, PyTorch / note:", [round(r, 4) for r in ratio.tolist()])
 for _ in range(99):                                   # 100 updates with the same batch
-    ours(X), theirs(X)
+    Y_ours, Y_theirs = ours(X), theirs(X)
 ratio = theirs.running_var / ours.moving_var.reshape(-1)
 print("after 100 updates:", [round(r, 4) for r in ratio.tolist()])

@@ -29,6 +29,7 @@ print(beta.grad)                   # only beta is trained
 # --8<-- [end:scratch]
 
 # --8<-- [start:torch]
+# continues the block above (torch, nn)
 X1 = torch.tensor([[0.3, -1.2, 5.0, 42.0]])
 bn = nn.BatchNorm1d(4)             # a new module is in training mode
 try:
@@ -38,6 +39,7 @@ except ValueError as err:
 # --8<-- [end:torch]
 
 # --8<-- [start:bnref]
+# continues the blocks above (torch, bnref, X1)
 ones, zeros = torch.ones(4), torch.zeros(4)
 try:
     bnref.batch_norm(X1, ones, zeros, zeros, ones, eps=1e-5, momentum=0.9, training=True)

@@ -6,7 +6,7 @@ from bnref import convert
 
 bn = bnref.BatchNorm(6, num_dims=4)
 for _ in range(3):
-    bn(torch.randn(16, 6, 5, 5) + 2)          # three training steps move the statistics
+    _ = bn(torch.randn(16, 6, 5, 5) + 2)      # three training steps move the statistics
 t = convert.to_torch(bn)
 print(type(t).__name__, "momentum", t.momentum, "running_mean", tuple(t.running_mean.shape),
       "from moving_mean", tuple(bn.moving_mean.shape))

@@ -11,6 +11,7 @@ print(f"budget: {config['examples']} examples per run; {config['lr_rule']}; "
 # --8<-- [end:describe]
 
 # --8<-- [start:table]
+# continues the block above (pages, path)
 print("evaluation mode, 10000 test images")
 pages.small_batch_table(path)
 # --8<-- [end:table]

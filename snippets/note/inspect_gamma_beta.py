@@ -16,6 +16,7 @@ net[1].gamma.reshape((-1,)), net[1].beta.reshape((-1,)) #-1表示自动计算行
 # --8<-- [end:inspect]
 
 # --8<-- [start:shapes]
+# continues the block above (net)
 gamma, beta = net[1].gamma.reshape((-1,)), net[1].beta.reshape((-1,))
 print(type(net[1]).__name__, gamma.shape, beta.shape, gamma.requires_grad)
 # --8<-- [end:shapes]

@@ -21,6 +21,7 @@ net = nn.Sequential(
 # --8<-- [end:net]
 
 # --8<-- [start:check]
+# continues the block above (torch, nn and the concise net)
 X = torch.rand(2, 1, 28, 28)                 # two Fashion-MNIST-sized images
 print(net(X).shape)                          # 10 logits per image
 print(nn.Flatten()(torch.rand(2, 16, 4, 4)).shape)   # (N, C, H, W) -> (N, C*H*W)

@@ -20,14 +20,17 @@ print(f"{machine['device']}: {machine['cpu']}, {machine['cores']} cores, "
 # --8<-- [end:machine]
 
 # --8<-- [start:lenet_bn]
+# continues the block above (pages, RESULTS)
 pages.note_lines(RESULTS, "lenet_bn", seed=0)
 # --8<-- [end:lenet_bn]
 
 # --8<-- [start:lenet]
+# continues the blocks above (pages, RESULTS)
 pages.note_lines(RESULTS, "lenet", seed=0)
 # --8<-- [end:lenet]
 
 # --8<-- [start:gamma_beta]
+# continues the blocks above (torch, data)
 run = data["runs"]["lenet_bn/seed=0"]
 print(torch.tensor(run["net1_gamma"]))
 print(torch.tensor(run["net1_beta"]))
