@@ -32,7 +32,8 @@ import torch
 
 from bnref.experiments import record
 
-__all__ = ["activations", "configure", "curves", "norm_cube", "run", "save", "small_batch"]
+__all__ = ["activations", "configure", "curves", "norm_cube", "run", "save", "small_batch",
+           "placement", "dropout"]
 
 #: colour per model, shared by every figure
 COLORS = {"lenet_bn": "tab:blue", "lenet_bn_concise": "tab:green", "lenet": "tab:orange"}
@@ -371,6 +372,122 @@ def ghost_bn(results_json: str | Path, out_path: str | Path) -> Path:
     fig.suptitle(f"LeNet-BN on Fashion-MNIST, batch {c['batch_size']}, lr {c['lr']}, "
                  f"{c['epochs']} epochs; only the BN layer changed; mean ± std of {seeds} seeds "
                  f"(grey: each seed)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, out_path)
+
+
+def _band(ax, curves: list[list[float]], **style) -> None:
+    """Mean of equally long ``curves`` against epoch 1, 2, ..., with a ± std band."""
+    import statistics
+
+    epochs = range(1, min(map(len, curves)) + 1)
+    mean = [statistics.fmean(c[i - 1] for c in curves) for i in epochs]
+    std = [statistics.stdev(c[i - 1] for c in curves) if len(curves) > 1 else 0.0
+           for i in epochs]
+    line, = ax.plot(list(epochs), mean, **style)
+    ax.fill_between(list(epochs), [m - s for m, s in zip(mean, std)],
+                    [m + s for m, s in zip(mean, std)], color=line.get_color(), alpha=0.15)
+
+
+def placement(results_json: str | Path, out_path: str | Path) -> Path:
+    """Test accuracy and training loss per epoch (``python -m bnref placement``), BN before and
+    after the activation, one column per activation, one line style per learning rate: mean
+    over seeds ± std band. Diverged runs (a loss of None) are left out of the curves."""
+    data = record.load(results_json)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(c["activations"]), figsize=(4.5 * len(c["activations"]), 6),
+                             sharex=True, squeeze=False)
+    colors = {"before": "tab:blue", "after": "tab:orange"}
+    dashes = ["--", "-", ":", "-."]
+    for j, act in enumerate(c["activations"]):
+        for where, color in colors.items():
+            for k, lr in enumerate(c["lrs"]):
+                mine = [r for r in runs if (r["activation"], r["placement"], r["lr"])
+                        == (act, where, lr) and None not in r["train_loss"]]
+                if not mine:
+                    continue
+                style = {"color": color, "ls": dashes[k % len(dashes)], "marker": ".",
+                         "label": f"BN {where}, lr {lr:g}"}
+                _band(axes[0][j], [r["test_acc"] for r in mine], **style)
+                _band(axes[1][j], [r["train_loss"] for r in mine], **style)
+        axes[0][j].set_title(act, fontsize=10)
+        axes[1][j].set_xlabel("epoch")
+        for ax in axes[:, j]:
+            ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (10,000 images)")
+    axes[1][0].set_ylabel("training loss (epoch mean)")
+    axes[0][0].legend(fontsize=8)
+    seeds = len({r["seed"] for r in runs})
+    fig.suptitle(f"LeNet-BN on Fashion-MNIST, batch {c['batch_size']}: conv → BN → activation "
+                 f"(before) or conv → activation → BN (after); mean ± std of {seeds} seeds",
+                 fontsize=9)
+    fig.tight_layout()
+    return save(fig, out_path)
+
+
+def dropout(results_json: str | Path, out_path: str | Path) -> Path:
+    """``python -m bnref dropout``. Left: final test accuracy against the dropout probability,
+    with and without BN, dropout before the hidden layers or before the classifier only (and
+    BN's accuracy after re-estimating its moving statistics with dropout off). Right: each BN
+    layer's moving / test-time variance against p. Mean over seeds, sample std as error
+    bars."""
+    import statistics
+
+    data = record.load(results_json)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+
+    def line(ax, values_of, fmt, label, match):
+        points = []
+        for p in c["ps"]:
+            values = [values_of(r) for r in runs if r["p"] == p and match(r)]
+            if values:
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                points.append((p, statistics.fmean(values), std))
+        if points:
+            ps, mean, std = zip(*points)
+            ax.errorbar(ps, mean, yerr=std, fmt=fmt, capsize=3, label=label)
+
+    names = {"bn": "with BN", "none": "without BN"}
+    places = {"hidden": "before hidden layers", "classifier": "before classifier"}
+    fmts = {("bn", "hidden"): "o-", ("bn", "classifier"): "o--",
+            ("none", "hidden"): "s-", ("none", "classifier"): "s--"}
+    for arm in c["arms"]:
+        for place in c["places"]:
+            line(left, lambda r: r["test_acc"][-1], fmts[(arm, place)],
+                 f"{names[arm]}, dropout {places[place]}",
+                 lambda r, arm=arm, place=place: r["arm"] == arm
+                 and (r["p"] == 0 or r["place"] == place))
+    if "bn" in c["arms"] and "hidden" in c["places"]:
+        line(left, lambda r: r["recalibrated_test_acc"], "^:",
+             "with BN, before hidden layers, moving statistics re-estimated",
+             lambda r: r["arm"] == "bn" and (r["p"] == 0 or r["place"] == "hidden"))
+    left.set_xlabel("dropout probability p")
+    left.set_ylabel("test accuracy (10,000 images)")
+    left.legend(fontsize=7)
+    bn_runs = [r for r in runs if r["arm"] == "bn"]
+    if bn_runs:
+        for i, layer in enumerate(bn_runs[0]["variance_shift"]):
+            for place in c["places"]:
+                line(right, lambda r, i=i: r["variance_shift"][i]["ratio"],
+                     f"{'o' if i < 2 else 's'}{'-' if place == 'hidden' else '--'}",
+                     f"BN {i + 1} ({layer['channels']} ch), dropout {places[place]}",
+                     lambda r, place=place: r["arm"] == "bn"
+                     and (r["p"] == 0 or r["place"] == place))
+        right.axhline(1.0, color="grey", lw=0.8, ls=":")
+        right.legend(fontsize=6, ncol=2)
+    right.set_xlabel("dropout probability p")
+    right.set_ylabel("moving / test-time variance (channel mean)")
+    for ax in (left, right):
+        ax.set_xticks(c["ps"])
+        ax.grid(True, alpha=0.3)
+    seeds = len({r["seed"] for r in runs})
+    fig.suptitle(f"LeNet ({c['activation']}) on Fashion-MNIST, {c['epochs']} epochs, batch "
+                 f"{c['batch_size']}; mean ± std of {seeds} seeds", fontsize=9)
     fig.tight_layout()
     return save(fig, out_path)
 

@@ -19,7 +19,8 @@ from bnref.experiments.throughput import NOTE_SETUP, setting
 __all__ = ["note_lines", "summary", "summary_table", "throughput_table",
            "reached_note_accuracy", "describe", "gamma_beta", "format_table", "bench_table",
            "target_lines", "validation_table", "small_batch_table", "ablation_table",
-           "ablation_affine"]
+           "ablation_affine", "placement_table", "dropout_table", "dropout_variance_shift",
+           "inference_table", "ghost_bn_table"]
 
 
 def note_lines(path: str | Path, model: str, seed: int = 0) -> None:
@@ -344,8 +345,9 @@ def small_batch_batch_of_one(path: str | Path) -> None:
 
 def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
     """Print the ablation arms (``arms``, default every arm of the file) as a Markdown table:
-    test accuracy after the first and the last epoch and the last epoch's training loss
-    (mean ± sample std over the seeds), and how many runs diverged."""
+    test accuracy after the first and the last epoch, after the last with the moving
+    statistics re-estimated on a large batch of training images, the last epoch's training
+    loss (mean ± sample std over the seeds), and how many runs diverged."""
     data = load(path)
     config = data["config"]
     arms = config["arms"] if arms is None else arms
@@ -359,17 +361,19 @@ def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
     print(f"LeNet-BN (sigmoid), batch {config['batch_size']}, lr {config['lr']}, "
           f"{epochs} epochs; mean ± std over {seeds} seeds")
     print(f"| arm | what changes | test acc, epoch 1 | test acc, epoch {epochs} | "
-          f"train loss, epoch {epochs} | diverged |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+          f"recalibrated | train loss, epoch {epochs} | diverged |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for arm in arms:
         mine = [r for r in runs if r["arm"] == arm]
         if not mine:
             continue  # an interrupted run: this arm has no finished seed yet
         first = _mean_std([r["test_acc"][0] for r in mine], ".3f")
         last = _mean_std([r["test_acc"][-1] for r in mine], ".3f")
+        recal = [r["recalibrated_test_acc"] for r in mine if "recalibrated_test_acc" in r]
+        recal = _mean_std(recal, ".3f") if recal else "–"
         loss = _mean_std([r["train_loss"][-1] for r in mine], ".3f")
         diverged = sum(r["diverged_at"] is not None for r in mine)
-        print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {loss} | "
+        print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {recal} | {loss} | "
               f"{diverged} of {len(mine)} |")
 
 
@@ -512,3 +516,136 @@ def init_scale_table(path: str | Path) -> None:
                 cell += f" ({trained} of {len(group)})"
             cells.append(cell)
         print(f"| {scale:g} | " + " | ".join(cells) + " |")
+
+
+# ---- placement and dropout (python -m bnref placement / dropout) ----
+
+
+def _cell(values: list, fmt: str) -> str:
+    """'mean ± std' of ``values``; where some are ``None`` (the run diverged) say how many."""
+    bad = sum(v is None for v in values)
+    if bad:
+        return f"{bad} of {len(values)} diverged"
+    return _mean_std(values, fmt) if len(values) > 1 else f"{values[0]:{fmt}}"
+
+
+def _paired(a: dict, b: dict, fmt: str) -> str:
+    """Mean ± std over seeds of ``b[seed] - a[seed]`` (seeds in both, neither diverged)."""
+    diffs = [b[s] - a[s] for s in sorted(a.keys() & b.keys())
+             if a[s] is not None and b[s] is not None]
+    if not diffs:
+        return "–"
+    return _mean_std(diffs, "+" + fmt) if len(diffs) > 1 else f"{diffs[0]:+{fmt}}"
+
+
+def placement_table(path: str | Path) -> None:
+    """Print the placement experiment as a Markdown table: per activation and learning rate,
+    the final test accuracy (10,000 images) and the last epoch's training loss with BN before
+    and after the activation (mean ± sample std over the seeds), and the difference after −
+    before, paired by seed (both placements start from the same weights and see the same
+    batches)."""
+    data = load(path)
+    config = data["config"]
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    print(f"LeNet-BN on Fashion-MNIST, batch {config['batch_size']}, {config['epochs']} "
+          f"epochs; BN before (conv → BN → activation) or after (conv → activation → BN); "
+          f"mean ± std over {seeds} seeds; after − before paired by seed")
+    print("| activation | lr | test acc, before | test acc, after | after − before | "
+          "train loss, before | train loss, after | after − before |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for act in config["activations"]:
+        for lr in config["lrs"]:
+            acc, loss = {}, {}
+            for placement in ("before", "after"):
+                mine = [r for r in runs if (r["activation"], r["lr"], r["placement"])
+                        == (act, lr, placement)]
+                acc[placement] = {r["seed"]: r["test_acc"][-1] for r in mine}
+                loss[placement] = {r["seed"]: r["train_loss"][-1] for r in mine}
+            if not (acc["before"] or acc["after"]):
+                continue  # an interrupted run: nothing finished here yet
+            cells = [_cell(list(acc[p].values()), ".3f") if acc[p] else "–"
+                     for p in ("before", "after")]
+            cells.append(_paired(acc["before"], acc["after"], ".3f"))
+            cells += [_cell(list(loss[p].values()), ".3f") if loss[p] else "–"
+                      for p in ("before", "after")]
+            cells.append(_paired(loss["before"], loss["after"], ".3f"))
+            print(f"| {act} | {lr:g} | " + " | ".join(cells) + " |")
+
+
+_DROPOUT_PLACES = {"hidden": "before the hidden layers", "classifier": "before the classifier"}
+
+
+def dropout_table(path: str | Path) -> None:
+    """Print the dropout experiment: test accuracy (10,000 images; mean ± sample std over the
+    seeds) per dropout probability, place and arm (with and without BN) as a Markdown table,
+    then the variance shift of the BN arm (:func:`dropout_variance_shift`)."""
+    data = load(path)
+    config = data["config"]
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    lrs = ", ".join(f"{_ARM_NAMES[a]} lr {lr:g}" for a, lr in config["lrs"].items())
+    print(f"LeNet ({config['activation']}) on Fashion-MNIST, batch {config['batch_size']}, "
+          f"{config['epochs']} epochs, {lrs}; test accuracy, mean ± std over {seeds} seeds "
+          f"(p = 0: no dropout, the same runs in both columns of an arm)")
+    columns = [(arm, place) for arm in config["arms"] for place in config["places"]]
+    print("| p | " + " | ".join(f"{_ARM_NAMES[a]}, {_DROPOUT_PLACES[pl]}"
+                                 for a, pl in columns) + " |")
+    print("| ---: |" + " ---: |" * len(columns))
+    for p in config["ps"]:
+        cells = []
+        for arm, place in columns:
+            accs = [r["test_acc"][-1] for r in runs
+                    if (r["arm"], r["p"]) == (arm, p) and (p == 0 or r["place"] == place)]
+            cells.append(_cell(accs, ".3f") if accs else "–")
+        print(f"| {p:g} | " + " | ".join(cells) + " |")
+    if "bn" in config["arms"]:
+        print()
+        dropout_variance_shift(path)
+
+
+def dropout_variance_shift(path: str | Path, measure: str = "ratio") -> None:
+    """Print, for the BN arm of the dropout experiment, each BN layer's variance shift per
+    dropout probability and place (mean ± sample std over the seeds), beside the test accuracy
+    as trained and after re-estimating the moving statistics with dropout off.
+
+    ``measure``: ``"ratio"``, the moving variance over the variance of the layer's input on
+    the test set in evaluation mode, averaged over the channels (1 = no shift; above 1: the
+    layer divides by a larger variance than it meets at test time); or ``"li_shift"``, Li et
+    al.'s ``max(moving/test, test/moving)`` averaged over the channels."""
+    if measure not in ("ratio", "li_shift"):
+        raise ValueError(f"measure must be 'ratio' or 'li_shift'; got {measure!r}")
+    data = load(path)
+    runs = [r for r in data["runs"].values() if r["arm"] == "bn"]
+    if not runs:
+        raise KeyError(f"no finished run with BN in {path}")
+    layers = [v["channels"] for v in runs[0]["variance_shift"]]
+    what = ("moving variance / test-time variance" if measure == "ratio"
+            else "Li et al.'s max(moving/test, test/moving)")
+    print(f"with BN: {what} of each BN layer's input, averaged over its channels (test set, "
+          f"evaluation mode, dropout off; the moving variance averages the biased batch "
+          f"variance, the d2l convention); * the layer comes after dropout")
+    print("| p | dropout | " + " | ".join(f"BN {i + 1} ({c} ch)" for i, c in enumerate(layers))
+          + " | test acc | recalibrated |")
+    print("| ---: | --- |" + " ---: |" * (len(layers) + 2))
+    config = data["config"]
+    for p in config["ps"]:
+        for place in (config["places"] if p else [None]):
+            mine = [r for r in runs if r["p"] == p and (p == 0 or r["place"] == place)]
+            if not mine:
+                continue
+            cells = []
+            for i in range(len(layers)):
+                star = " *" if mine[0]["variance_shift"][i]["after_dropout"] else ""
+                cells.append(_cell([r["variance_shift"][i][measure] for r in mine], ".2f")
+                             + star)
+            cells.append(_cell([r["test_acc"][-1] for r in mine], ".3f"))
+            cells.append(_cell([r["recalibrated_test_acc"] for r in mine], ".3f"))
+            print(f"| {p:g} | {_DROPOUT_PLACES[place] if p else 'none'} | "
+                  + " | ".join(cells) + " |")
+
+
+
+# issue 19's printers live in pages_beyond (this file is past the 400-line rule)
+from bnref.experiments.pages_beyond import ddp_table, ghost_bn_table, inference_table  # noqa: E402, E501
+
