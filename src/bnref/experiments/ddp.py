@@ -70,7 +70,7 @@ import torch.distributed as dist
 from bnref.experiments import record
 
 __all__ = ["MODES", "LOSS_STEPS", "configure", "run", "build", "Shards", "train",
-           "test_accuracy", "replay_losses", "compare_with_one_process"]
+           "score_test_set", "replay_losses", "compare_with_one_process"]
 
 #: the distributed arms, in the table's order (``one``: the one-process reference)
 MODES = ("bn", "sync", "torch-sync")
@@ -197,7 +197,7 @@ def train(mode: str, batch: int, seed: int, steps: int, base_lr: float, *, rank:
     return net, history, losses, seconds
 
 
-def test_accuracy(net, images: int = 10_000, device="cpu") -> float:
+def score_test_set(net, images: int = 10_000, device="cpu") -> float:
     """Accuracy of ``net`` on the first ``images`` test images, in evaluation mode."""
     from bnref.d2l.data import TensorLoader, fashion_mnist_tensors
     from bnref.d2l.train import evaluate_accuracy_gpu
@@ -216,7 +216,7 @@ def _result(mode, K, b, seed, args, history, losses, seconds, net, device) -> di
     tail = losses[-50:]
     return {"mode": mode, "nproc": K, "batch": b, "global_batch": K * b, "seed": seed,
             "lr": args.base_lr * K * b / 256, "steps": history.steps,
-            "test_acc": test_accuracy(net, args.test_images, device),
+            "test_acc": score_test_set(net, args.test_images, device),
             "train_loss_last50": sum(tail) / len(tail), "losses": losses[:LOSS_STEPS],
             "seconds": round(seconds, 3), "ms_per_step": round(1e3 * seconds / history.steps, 3),
             "backend": ("nccl" if device.type == "cuda" else "gloo") if mode != "one" else None}
