@@ -14,6 +14,8 @@ The note borrowed its figures from elsewhere; the site draws its own:
   (``--activation-steps`` minibatches of 256, seed 0) and is done here.
 * ``small-batch.svg`` — test error against batch size, from the results of
   ``python -m bnref small-batch``.
+* ``ghost-bn.svg`` — test accuracy and train–test gap of plain, ghost, noisy and
+  deterministic BN, from the results of ``python -m bnref ghost-bn``.
 
 The files are stable from run to run: ``svg.hashsalt`` is fixed and no date
 is written, so ``git diff`` shows only real changes. Figures hold no Chinese
@@ -33,7 +35,7 @@ import torch
 from bnref.experiments import record
 
 __all__ = ["activations", "configure", "curves", "norm_cube", "run", "save", "small_batch",
-           "placement", "dropout"]
+           "placement", "dropout", "ghost_bn"]
 
 #: colour per model, shared by every figure
 COLORS = {"lenet_bn": "tab:blue", "lenet_bn_concise": "tab:green", "lenet": "tab:orange"}
@@ -344,7 +346,9 @@ def init_scale(results_json: str | Path, out_path: str | Path) -> Path:
 
 def ghost_bn(results_json: str | Path, out_path: str | Path) -> Path:
     """The noise view (``python -m bnref ghost-bn``): test accuracy and train–test gap of each
-    arm (plain, ghost, noisy and deterministic BN), one point per seed and the mean ± std."""
+    arm (plain, ghost, noisy and deterministic BN), in evaluation mode with the moving
+    statistics as trained and with precise statistics; mean ± std over the seeds, and each
+    seed as a small grey dot."""
     import statistics
 
     from bnref.experiments.ghost_bn import ARMS
@@ -353,25 +357,28 @@ def ghost_bn(results_json: str | Path, out_path: str | Path) -> Path:
     runs = list(data["runs"].values())
     arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-    for ax, field, label in ((axes[0], "test_acc", "test accuracy (10,000 images)"),
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4))
+    series = (("as trained (moving statistics)", lambda r: r, -0.12, "o", "tab:orange"),
+              ("precise statistics", lambda r: r["precise"], 0.12, "s", "tab:blue"))
+    for ax, field, label in ((axes[0], "test_acc", "test accuracy (%, 10,000 images)"),
                              (axes[1], "gap", "train − test accuracy (points)")):
-        scale = 100 if field == "gap" else 1
-        for i, arm in enumerate(arms):
-            values = [scale * r[field] for r in runs if r["arm"] == arm]
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            ax.plot([i] * len(values), values, ".", color="grey", alpha=0.6)
-            ax.errorbar([i], [statistics.fmean(values)], yerr=[std], fmt="o", capsize=4,
-                        color="tab:blue")
+        for name, pick, dx, marker, color in series:
+            for i, arm in enumerate(arms):
+                values = [100 * pick(r)[field] for r in runs if r["arm"] == arm]
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                ax.plot([i + dx] * len(values), values, ".", color="grey", alpha=0.5, ms=4)
+                ax.errorbar([i + dx], [statistics.fmean(values)], yerr=[std], fmt=marker,
+                            capsize=3, color=color, label=name if i == 0 else None)
         ax.set_xticks(range(len(arms)), arms, rotation=30, ha="right")
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
     axes[1].axhline(0, color="grey", lw=0.8, ls=":")
+    axes[0].legend(fontsize=8)
     c = data["config"]
     seeds = len({r["seed"] for r in runs})
     fig.suptitle(f"LeNet-BN on Fashion-MNIST, batch {c['batch_size']}, lr {c['lr']}, "
-                 f"{c['epochs']} epochs; only the BN layer changed; mean ± std of {seeds} seeds "
-                 f"(grey: each seed)", fontsize=9)
+                 f"{c['epochs']} epochs; only the BN layer changed; mean ± std of {seeds} seeds",
+                 fontsize=9)
     fig.tight_layout()
     return save(fig, out_path)
 
@@ -496,7 +503,7 @@ def dropout(results_json: str | Path, out_path: str | Path) -> Path:
 # Command line
 # --------------------------------------------------------------------------
 
-NAMES = ("norm-cube", "curves", "activations", "small-batch")
+NAMES = ("norm-cube", "curves", "activations", "small-batch", "ghost-bn")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -526,6 +533,8 @@ def run(args: argparse.Namespace) -> int:
         drawn.append(activations(out / "activations.svg", steps=args.activation_steps))
     if "small-batch" in args.only:
         drawn.append(small_batch(results / "small-batch-cpu.json", out / "small-batch.svg"))
+    if "ghost-bn" in args.only:
+        drawn.append(ghost_bn(results / "ghost-bn-cpu.json", out / "ghost-bn.svg"))
     for path in drawn:
         print(f"wrote {path}")
     return 0
