@@ -345,8 +345,9 @@ def small_batch_batch_of_one(path: str | Path) -> None:
 
 def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
     """Print the ablation arms (``arms``, default every arm of the file) as a Markdown table:
-    test accuracy after the first and the last epoch and the last epoch's training loss
-    (mean ± sample std over the seeds), and how many runs diverged."""
+    test accuracy after the first and the last epoch, after the last with the moving
+    statistics re-estimated on a large batch of training images, the last epoch's training
+    loss (mean ± sample std over the seeds), and how many runs diverged."""
     data = load(path)
     config = data["config"]
     arms = config["arms"] if arms is None else arms
@@ -360,17 +361,19 @@ def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
     print(f"LeNet-BN (sigmoid), batch {config['batch_size']}, lr {config['lr']}, "
           f"{epochs} epochs; mean ± std over {seeds} seeds")
     print(f"| arm | what changes | test acc, epoch 1 | test acc, epoch {epochs} | "
-          f"train loss, epoch {epochs} | diverged |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+          f"recalibrated | train loss, epoch {epochs} | diverged |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for arm in arms:
         mine = [r for r in runs if r["arm"] == arm]
         if not mine:
             continue  # an interrupted run: this arm has no finished seed yet
         first = _mean_std([r["test_acc"][0] for r in mine], ".3f")
         last = _mean_std([r["test_acc"][-1] for r in mine], ".3f")
+        recal = [r["recalibrated_test_acc"] for r in mine if "recalibrated_test_acc" in r]
+        recal = _mean_std(recal, ".3f") if recal else "–"
         loss = _mean_std([r["train_loss"][-1] for r in mine], ".3f")
         diverged = sum(r["diverged_at"] is not None for r in mine)
-        print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {loss} | "
+        print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {recal} | {loss} | "
               f"{diverged} of {len(mine)} |")
 
 
@@ -646,6 +649,3 @@ def dropout_variance_shift(path: str | Path, measure: str = "ratio") -> None:
 # issue 19's printers live in pages_beyond (this file is past the 400-line rule)
 from bnref.experiments.pages_beyond import ddp_table, ghost_bn_table, inference_table  # noqa: E402, E501
 
-
-# issue 19's printers live in pages_beyond (this file is past the 400-line rule)
-from bnref.experiments.pages_beyond import ddp_table, ghost_bn_table, inference_table  # noqa: E402, E501
