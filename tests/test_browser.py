@@ -451,12 +451,10 @@ def test_chapter_schemes_edit_link_date_and_print_view(reader):
 
 def test_table_of_contents_jumps_land_on_their_heading(reader):
     """Long pages skip rendering far-off blocks (content-visibility, stylesheets/light.css);
-    javascripts/render-when-idle.js renders each once after loading, so that a jump up
-    or down the page lands on its heading."""
+    javascripts/render-before-jump.js renders them all once just before a jump within the
+    page, so that a jump up or down the page lands on its heading."""
     with snapshot_on_failure(reader, "toc-jumps"):
         reader.open(CHAPTER)
-        reader.page.wait_for_function("document.documentElement.dataset.bnrefRendered === location.pathname",
-                                      timeout=20000)
         links = reader.page.locator(".md-sidebar--secondary a.md-nav__link:visible")
         targets = [href.split("#", 1)[1] for href in links.evaluate_all("ls => ls.map(l => l.href)")
                    if "#" in href]
