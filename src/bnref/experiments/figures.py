@@ -421,6 +421,7 @@ def placement(results_json: str | Path, out_path: str | Path) -> Path:
                 _band(axes[1][j], [r["train_loss"] for r in mine], **style)
         axes[0][j].set_title(act, fontsize=10)
         axes[1][j].set_xlabel("epoch")
+        axes[1][j].set_xticks(range(1, c["epochs"] + 1))
         for ax in axes[:, j]:
             ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (10,000 images)")
@@ -446,9 +447,9 @@ def dropout(results_json: str | Path, out_path: str | Path) -> Path:
     c = data["config"]
     runs = list(data["runs"].values())
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
 
-    def line(ax, values_of, fmt, label, match):
+    def line(ax, values_of, fmt, label, match, **style):
         points = []
         for p in c["ps"]:
             values = [values_of(r) for r in runs if r["p"] == p and match(r)]
@@ -457,7 +458,7 @@ def dropout(results_json: str | Path, out_path: str | Path) -> Path:
                 points.append((p, statistics.fmean(values), std))
         if points:
             ps, mean, std = zip(*points)
-            ax.errorbar(ps, mean, yerr=std, fmt=fmt, capsize=3, label=label)
+            ax.errorbar(ps, mean, yerr=std, fmt=fmt, capsize=3, label=label, **style)
 
     names = {"bn": "with BN", "none": "without BN"}
     places = {"hidden": "before hidden layers", "classifier": "before classifier"}
@@ -484,9 +485,9 @@ def dropout(results_json: str | Path, out_path: str | Path) -> Path:
                      f"{'o' if i < 2 else 's'}{'-' if place == 'hidden' else '--'}",
                      f"BN {i + 1} ({layer['channels']} ch), dropout {places[place]}",
                      lambda r, place=place: r["arm"] == "bn"
-                     and (r["p"] == 0 or r["place"] == place))
+                     and (r["p"] == 0 or r["place"] == place), color=f"C{i}")
         right.axhline(1.0, color="grey", lw=0.8, ls=":")
-        right.legend(fontsize=6, ncol=2)
+        right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     right.set_xlabel("dropout probability p")
     right.set_ylabel("moving / test-time variance (channel mean)")
     for ax in (left, right):
