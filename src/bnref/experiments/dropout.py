@@ -66,7 +66,7 @@ from torch import nn
 from bnref.experiments import record
 
 __all__ = ["PS", "PLACES", "ARMS", "configure", "run", "train_one", "replay_losses",
-           "run_key", "variance_shift", "recalibrate", "test_accuracy"]
+           "run_key", "variance_shift", "recalibrate", "accuracy_on_test_set"]
 
 PS = (0.0, 0.1, 0.3, 0.5)
 PLACES = ("hidden", "classifier")
@@ -259,7 +259,8 @@ def recalibrate(net: nn.Module, X: torch.Tensor) -> nn.Module:
     return net.eval()
 
 
-def test_accuracy(net, device="cpu") -> float:
+def accuracy_on_test_set(net, device="cpu") -> float:
+    """Accuracy on the 10,000 test images, in evaluation mode."""
     from bnref.d2l.train import evaluate_accuracy_gpu
 
     return evaluate_accuracy_gpu(net, _loader(False, device), device)
@@ -322,7 +323,7 @@ def run(args) -> int:
                  "train_seconds": round(history.train_seconds, 2)}
             if arm == "bn":
                 r["variance_shift"] = variance_shift(net, Xtest)
-                r["recalibrated_test_acc"] = test_accuracy(recalibrate(net, Xrecal))
+                r["recalibrated_test_acc"] = accuracy_on_test_set(recalibrate(net, Xrecal))
             rec.add(key, r, seconds=history.train_seconds)
             shift = ", ".join(f"{v['ratio']:.3f}" for v in r.get("variance_shift", []))
             print(f"{arm:>4} p={p:<3g} {place or '-':<10} seed {seed}: test acc "
