@@ -24,7 +24,8 @@ from bnref.experiments import record, replay
 from results_support import RESULTS
 
 FILES = sorted(p for p in RESULTS.glob("*.json") if "replay" in json.loads(p.read_text()))
-TRAINING = ("reproduce", "small-batch", "lr-sweep", "init-scale", "ghost-bn", "ddp", "ablation")
+TRAINING = ("reproduce", "small-batch", "lr-sweep", "init-scale", "ghost-bn", "ddp", "ablation",
+            "placement", "dropout")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

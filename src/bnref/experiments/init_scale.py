@@ -126,7 +126,7 @@ def run(args) -> int:
                         act, arm, lrs[act], seed, epochs=args.epochs, max_steps=args.max_steps,
                         init_scale=scale, eval_images=lr_sweep.TEST_BATCH, device=device,
                         record_losses=1, progress=not args.no_progress)
-                    acc = lr_sweep.test_accuracy(net, device)
+                    acc = lr_sweep.accuracy_on_test_set(net, device)
                     first = history.step_losses[0] if history.step_losses else None
                     r = {"activation": act, "arm": arm, "init_scale": scale, "lr": lrs[act],
                          "seed": seed, **lr_sweep.outcome(history, acc),

@@ -179,7 +179,7 @@ def replay_losses(run: dict, steps: int) -> list[float]:
     return history.step_losses
 
 
-def test_accuracy(net, device="cpu") -> float:
+def accuracy_on_test_set(net, device="cpu") -> float:
     from bnref.d2l.train import evaluate_accuracy_gpu
 
     return evaluate_accuracy_gpu(net, _test_loader(device), device)
@@ -269,16 +269,17 @@ def run(args) -> int:
                                              eval_every=args.eval_every,
                                              eval_images=args.eval_images, device=device,
                                              progress=progress)
-                    acc = test_accuracy(net, device)
+                    acc = accuracy_on_test_set(net, device)
                     r = {"phase": "sweep", "activation": act, "arm": arm, "lr": lr,
                          "seed": seed, **outcome(history, acc),
                          "evals": history.evals,
                          "best_eval_acc": max((a for _, a in history.evals), default=None),
                          "steps_to_threshold": steps_to(history.evals, args.threshold)}
                     rec.add(key, r, seconds=history.train_seconds)
+                    status = (f"diverged at step {history.diverged_at}" if r["diverged"]
+                              else "trained" if r["trained"] else "failed to train")
                     print(f"{act:>7} {arm:>4} lr {lr:<5g} seed {seed}: test acc {acc:.4f}, "
-                          f"{'diverged at step ' + str(history.diverged_at) if r['diverged'] else 'trained' if r['trained'] else 'failed to train'}, "
-                          f"steps to {args.threshold}: {r['steps_to_threshold']} "
+                          f"{status}, steps to {args.threshold}: {r['steps_to_threshold']} "
                           f"({r['train_seconds']:.1f} s)", flush=True)
     if args.long_epochs:
         best = best_lrs(rec.runs.values())

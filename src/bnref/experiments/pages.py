@@ -535,22 +535,34 @@ def _paired(a: dict, b: dict, fmt: str) -> str:
              if a[s] is not None and b[s] is not None]
     if not diffs:
         return "–"
-    return _mean_std(diffs, "+" + fmt) if len(diffs) > 1 else f"{diffs[0]:+{fmt}}"
+    if len(diffs) == 1:
+        return f"{diffs[0]:+{fmt}}"
+    return f"{statistics.fmean(diffs):+{fmt}} ± {statistics.stdev(diffs):{fmt}}"
 
 
-def placement_table(path: str | Path) -> None:
+def placement_table(path: str | Path, last: int = 1) -> None:
     """Print the placement experiment as a Markdown table: per activation and learning rate,
     the final test accuracy (10,000 images) and the last epoch's training loss with BN before
     and after the activation (mean ± sample std over the seeds), and the difference after −
     before, paired by seed (both placements start from the same weights and see the same
-    batches)."""
+    batches). ``last > 1``: each run's accuracy and loss averaged over its last ``last``
+    epochs (test accuracy swings from epoch to epoch with the moving statistics)."""
     data = load(path)
     config = data["config"]
+    if not 1 <= last <= config["epochs"]:
+        raise ValueError(f"last must be between 1 and the {config['epochs']} epochs of "
+                         f"{path}; got {last}")
     runs = list(data["runs"].values())
     seeds = len({r["seed"] for r in runs})
+
+    def tail(values):
+        values = values[-last:]
+        return None if None in values else statistics.fmean(values)
+
+    what = "final" if last == 1 else f"mean of the last {last} epochs of each run"
     print(f"LeNet-BN on Fashion-MNIST, batch {config['batch_size']}, {config['epochs']} "
           f"epochs; BN before (conv → BN → activation) or after (conv → activation → BN); "
-          f"mean ± std over {seeds} seeds; after − before paired by seed")
+          f"{what}; mean ± std over {seeds} seeds; after − before paired by seed")
     print("| activation | lr | test acc, before | test acc, after | after − before | "
           "train loss, before | train loss, after | after − before |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -560,8 +572,8 @@ def placement_table(path: str | Path) -> None:
             for placement in ("before", "after"):
                 mine = [r for r in runs if (r["activation"], r["lr"], r["placement"])
                         == (act, lr, placement)]
-                acc[placement] = {r["seed"]: r["test_acc"][-1] for r in mine}
-                loss[placement] = {r["seed"]: r["train_loss"][-1] for r in mine}
+                acc[placement] = {r["seed"]: tail(r["test_acc"]) for r in mine}
+                loss[placement] = {r["seed"]: tail(r["train_loss"]) for r in mine}
             if not (acc["before"] or acc["after"]):
                 continue  # an interrupted run: nothing finished here yet
             cells = [_cell(list(acc[p].values()), ".3f") if acc[p] else "–"
