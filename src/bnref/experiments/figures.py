@@ -291,8 +291,9 @@ def _acc_panels(data: dict, runs: list[dict], x: str, activations, xlabel: str, 
     import statistics
 
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.8),
-                             sharey=True, squeeze=False)
+    width = max(4.2 * len(activations), 6.5)  # one panel: room for the title
+    fig, axes = plt.subplots(1, len(activations), figsize=(width, 3.8), sharey=True,
+                             squeeze=False)
     styles = {"bn": ("o-", "with BN"), "none": ("s--", "without BN")}
     for ax, act in zip(axes[0], activations):
         for arm, (fmt, label) in styles.items():
