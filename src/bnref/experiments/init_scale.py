@@ -20,8 +20,9 @@ loss, and whether the run diverged (non-finite loss) or failed to train
 The learning rates: 0.9 for sigmoid, the rate d2l and the note train the
 LeNet without BN at (LeNet-BN at 1.0), so both arms start from a rate the
 note uses; 0.1 for ReLU, a rate at which the ReLU LeNet without BN trains at
-scale 1 (at 0.9 it diverges in the lr sweep, and the question here is the
-scale, not the rate).
+scale 1 (in the lr sweep it stops learning at 1: test accuracy at chance,
+the loss finite; the question here is the scale, not the rate). The
+committed run is the sigmoid one only.
 
 Every finished run is written at once (resumable);
 :func:`bnref.experiments.pages.init_scale_table` prints the table and
