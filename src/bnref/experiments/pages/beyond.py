@@ -1,8 +1,6 @@
 """Page printers for issue 19 (batch normalization beyond one minibatch): inference cost, noise.
 
-Re-exported by :mod:`bnref.experiments.pages` (``pages.inference_table``,
-``pages.ghost_bn_table``, ``pages.ddp_table``); they live here because ``pages.py`` is past the
-project's 400-line rule. Each takes a results path and prints what a page shows.
+Each takes a results path and prints what a page shows.
 """
 
 from __future__ import annotations
@@ -10,15 +8,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bnref.experiments.record import load
+from bnref.experiments.pages._common import _mean_std, load
 
 __all__ = ["inference_table", "ghost_bn_table", "ddp_table"]
-
-
-def _mean_std(values: list[float], fmt: str) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return f"{mean:{fmt}} ± {std:{fmt}}"
 
 
 # ---- inference file (python -m bnref inference) ----
@@ -116,62 +108,6 @@ def ghost_bn_table(path: str | Path) -> None:
 
 
 # ---- across processes (python -m bnref ddp) ----
-
-
-def ddp_table(path: str | Path) -> None:
-    """Print the DDP comparison as a Markdown table: for each ``K × b``, the one process on
-    the whole batch and each distributed arm, with test accuracy (%), training wall time
-    (s) and ms per step (mean ± std over the seeds), and the largest difference of the
-    whole batch's loss from the one-process run's over the first steps (same seed); then
-    what an arm that did not train said, and the 2-process parameter check."""
-    data = load(path)
-    config = data["config"]
-    runs = list(data["runs"].values())
-    names = {"one": "one process, plain BN", "bn": "per-process BN (bnref.BatchNorm)",
-             "sync": "bnref.SyncBatchNorm", "torch-sync": "nn.SyncBatchNorm"}
-    seeds = len({r["seed"] for r in runs})
-    steps = len(next(r["losses"] for r in runs if "losses" in r))
-    print(f"{config['steps']} SGD steps, {config['lr_rule']}; {config['test_images']} test "
-          f"images; mean ± std over {seeds} seeds; {config['device']}, "
-          f"{config['threads']} thread(s) per process")
-    print(f"| processes × batch | arm | test accuracy (%) | training time (s) | ms / step "
-          f"| max abs loss difference from one process, steps 1–{steps} |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
-    errors = {}
-    for K in config["nproc_per_node"]:
-        for b in config["batch"]:
-            one = {r["seed"]: r for r in runs if r["mode"] == "one" and r["global_batch"] == K * b}
-            for mode in ["one", *config["modes"]]:
-                mine = one if mode == "one" else {
-                    r["seed"]: r for r in runs if (r["mode"], r["nproc"], r["batch"]) == (mode, K, b)}
-                shape = f"1 × {K * b}" if mode == "one" else f"{K} × {b}"
-                group = list(mine.values())
-                if any("error" in r for r in group):
-                    errors.setdefault(mode, group[0])
-                    print(f"| {shape} | {names[mode]} | did not train (below) | – | – | – |")
-                    continue
-                loss_diff = "–" if mode == "one" else format(max(
-                    max(abs(x - y) for x, y in zip(r["losses"], one[s]["losses"]))
-                    for s, r in mine.items()), ".1e")
-                print(f"| {shape} | {names[mode]} | "
-                      f"{_mean_std([100 * r['test_acc'] for r in group], '.1f')} | "
-                      f"{_mean_std([r['seconds'] for r in group], '.1f')} | "
-                      f"{_mean_std([r['ms_per_step'] for r in group], '.1f')} | {loss_diff} |")
-    for mode, r in errors.items():
-        print(f"{names[mode]} ({r['backend']}, {config['device']} tensors), in training under "
-              f"DistributedDataParallel: {r['error']} ({r['raised_in']})")
-        if r.get("layer_error"):
-            print(f"  the layer alone, training in the process group: {r['layer_error']}")
-    check = data.get("two_processes")
-    if check:
-        print(f"{check['world_size']} processes × {check['batch']} against one process × "
-              f"{check['world_size'] * check['batch']}, {check['steps']} steps, max abs "
-              f"difference of parameters / moving statistics:")
-        for mode in ("sync", "bn"):
-            c = check[mode]
-            print(f"  {names[mode]}: from one process {c['params_vs_one']:.1e} / "
-                  f"{c['stats_vs_one']:.1e}; between the processes "
-                  f"{c['params_across_processes']:.1e} / {c['stats_across_processes']:.1e}")
 
 
 # ---- across processes (python -m bnref ddp) ----
