@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -98,17 +97,7 @@ def configure(parser) -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs of each run (default: 4)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="cut every run to this many steps (smoke runs)")
-    parser.add_argument("--device", default="cpu", help="where to train (default: cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results file (default: dropout-<device>.json). "
-                        + record.WHERE_HELP)
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="figure to draw (default: dropout.svg beside the other figures, "
-                        "or beside --out when --out is given); '' skips it")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start over instead of resuming an existing results file")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    record.add_run_options(parser, "dropout")
 
 
 def run_key(arm: str, p: float, place: str | None, seed: int) -> str:

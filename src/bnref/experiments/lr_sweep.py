@@ -43,7 +43,6 @@ import argparse
 import functools
 import math
 import statistics
-from pathlib import Path
 
 import torch
 
@@ -91,17 +90,7 @@ def configure(parser) -> None:
                         "note's budget; 0 skips phase 2)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="cut every run to this many steps (smoke runs)")
-    parser.add_argument("--device", default="cpu", help="where to train (default: cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results file (default: lr-sweep-<device>.json). "
-                        + record.WHERE_HELP)
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="figure to draw (default: lr-sweep.svg beside the other figures, "
-                        "or beside --out when --out is given); '' skips it")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start over instead of resuming an existing results file")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    record.add_run_options(parser, "lr-sweep")
 
 
 def sweep_key(activation: str, arm: str, lr: float, seed: int) -> str:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Record", "checkout_root", "results_dir", "figures_dir", "machine", "versions",
+__all__ = ["Record", "add_run_options", "checkout_root", "results_dir", "figures_dir", "machine", "versions",
            "git_commit", "command_line", "provenance", "load", "code_hash"]
 
 
@@ -64,6 +64,24 @@ def figures_dir() -> Path:
 
 WHERE_HELP = ("Inside a checkout of the project the default is the site's docs/results "
               "(figures: docs/figures); anywhere else ./bnref-results/.")
+
+
+def add_run_options(parser, name: str, *, figure: bool = True) -> None:
+    """The options every training experiment shares: ``--device``, ``--threads``, ``--out``,
+    ``--figure`` (unless ``figure=False``), ``--fresh`` and ``--no-progress``."""
+    from pathlib import Path as _Path
+
+    parser.add_argument("--device", default="cpu", help="where to train (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    parser.add_argument("--out", type=_Path, default=None,
+                        help=f"results file (default: {name}-<device>.json). " + WHERE_HELP)
+    if figure:
+        parser.add_argument("--figure", type=_Path, default=None,
+                            help=f"figure to draw (default: {name}.svg beside the other figures, "
+                            "or beside --out when --out is given); '' skips it")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over instead of resuming an existing results file")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
 def cpu_name() -> str:
