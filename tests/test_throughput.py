@@ -127,7 +127,7 @@ def test_committed_throughput_matches_the_code_that_made_it():
 def test_the_command_writes_each_epoch_and_resumes(tmp_path, capsys):
     out = tmp_path / "t.json"
     args = ["throughput", "--rounds", "1", "--max-steps", "1", "--device", "cpu", "--threads",
-            "1", "--out", str(out)]
+            "1", "--min-run-time", "0.01", "--out", str(out)]
     assert main(args) == 0
     data = json.loads(out.read_text())
     assert len(data["runs"]) == len(throughput.THROUGHPUT_RUNS)

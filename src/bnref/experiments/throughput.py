@@ -322,6 +322,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default: throughput-<device>.json). "
                         + record.WHERE_HELP)
+    parser.add_argument("--min-run-time", type=float, default=1.0,
+                        help="seconds per layer timing at the end (default: 1)")
     parser.add_argument("--fresh", action="store_true",
                         help="start over instead of resuming an existing results file")
 
@@ -359,9 +361,12 @@ def run(args: argparse.Namespace) -> int:
     rec.set("medians", medians)
     rec.set("fast_path", list(FAST_PATH))
     rec.set("ratio_fast_over_note", ratio)
-    rec.set("first_conv_ms", time_first_conv(device=device, batch_size=args.batch_size))
-    rec.set("first_pool_ms", time_first_pool(device=device, batch_size=args.batch_size))
-    rec.set("first_block_ms", time_first_block(device=device, batch_size=args.batch_size))
+    rec.set("first_conv_ms", time_first_conv(device=device, batch_size=args.batch_size,
+                                                min_run_time=args.min_run_time))
+    rec.set("first_pool_ms", time_first_pool(device=device, batch_size=args.batch_size,
+                                                min_run_time=args.min_run_time))
+    rec.set("first_block_ms", time_first_block(device=device, batch_size=args.batch_size,
+                                                min_run_time=args.min_run_time))
     rec.set("step_profiles", [profile_step(bn, first_conv=c, pool=p, device=device,
                                            batch_size=args.batch_size)
                               for _, bn, c, p in PROFILED])
