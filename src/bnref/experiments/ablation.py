@@ -285,16 +285,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{arm:>12} seed {seed}: {h.steps} steps, {last}"
                   + (f", diverged at step {h.diverged_at}" if h.diverged_at else "")
                   + f" ({h.train_seconds:.1f} s)", flush=True)
-    from bnref.experiments.replay import replay_record
-
     specs = [{"arm": arm, "seed": 0, "lr": args.lr, "batch_size": args.batch_size}
              for arm in args.arms]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
+    rec.finish(__name__, specs, REPLAY_STEPS)
     accs = {arm: [r["test_acc"][-1] for r in rec.runs.values()
                   if r["arm"] == arm and r["test_acc"]] for arm in args.arms}
     for arm, a in accs.items():
         if a:
             print(f"{arm:>12}: test acc {statistics.fmean(a):.3f} over {len(a)} seed(s)")
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
     return 0

@@ -320,19 +320,12 @@ def run(args) -> int:
                   + (f", moving/test variance per BN layer {shift}, recalibrated "
                      f"{r['recalibrated_test_acc']:.4f}" if shift else "")
                   + f" ({r['train_seconds']:.1f} s)", flush=True)
-    from bnref.experiments.replay import replay_record
-
     top = max(args.ps)  # each arm without dropout and at the largest p in each place
     settings = [(0.0, "hidden")] + ([(top, place) for place in args.places] if top else [])
     specs = [{"arm": arm, "p": p, "place": place, "lr": lrs[arm], "seed": 0,
               "activation": args.activation} for arm in args.arms for p, place in settings]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
-    if args.figure is None or str(args.figure):
-        from bnref.experiments import figures
+    from bnref.experiments import figures
 
-        figure = args.figure or (out.parent / "dropout.svg" if args.out
-                                 else record.figures_dir() / "dropout.svg")
-        figures.dropout(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure=args.figure, name="dropout",
+               out_given=args.out is not None, draw=figures.dropout)
     return 0

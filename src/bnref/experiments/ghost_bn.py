@@ -353,16 +353,9 @@ def run(args) -> int:
                   f"train acc (eval) {r['train_acc_eval']:.4f}, gap {r['gap']:+.4f}; precise "
                   f"statistics: test acc {r['precise']['test_acc']:.4f}, gap "
                   f"{r['precise']['gap']:+.4f} ({r['train_seconds']:.1f} s)", flush=True)
-    from bnref.experiments.replay import replay_record
-
     specs = [{"arm": arm, "seed": 0} for arm in args.arms]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
-    if args.figure is None or str(args.figure):
-        from bnref.experiments import figures
+    from bnref.experiments import figures
 
-        figure = args.figure or (out.parent / "ghost-bn.svg" if args.out
-                                 else record.figures_dir() / "ghost-bn.svg")
-        figures.ghost_bn(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure=args.figure, name="ghost-bn",
+               out_given=args.out is not None, draw=figures.ghost_bn)
     return 0

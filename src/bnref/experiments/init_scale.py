@@ -137,19 +137,12 @@ def run(args) -> int:
                               else "trained" if r["trained"] else "failed to train")
                     print(f"{act:>7} {arm:>4} scale {scale:<5g} seed {seed}: test acc "
                           f"{acc:.4f}, {status} ({r['train_seconds']:.1f} s)", flush=True)
-    from bnref.experiments.replay import replay_record
-
     # BN at the extreme scales; without BN at 0.3 and 3 (at 100 its first losses may be inf)
     specs = [{"activation": act, "arm": arm, "lr": lrs[act], "init_scale": s, "seed": 0}
              for act in args.activations for arm in args.arms
              for s in ((0.01, 100.0) if arm == "bn" else (0.3, 3.0))]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
-    if args.figure is None or str(args.figure):
-        from bnref.experiments import figures
+    from bnref.experiments import figures
 
-        figure = args.figure or (out.parent / "init-scale.svg" if args.out
-                                 else record.figures_dir() / "init-scale.svg")
-        figures.init_scale(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure=args.figure, name="init-scale",
+               out_given=args.out is not None, draw=figures.init_scale)
     return 0

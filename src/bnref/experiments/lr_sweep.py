@@ -297,17 +297,10 @@ def run(args) -> int:
                     print(f"long {act:>7} {arm:>4} lr {lr:g} seed {seed}: test acc "
                           f"{r['test_acc']:.4f} (best {r['best_test_acc']:.4f}) "
                           f"({r['train_seconds']:.1f} s)", flush=True)
-    from bnref.experiments.replay import replay_record
-
     specs = [{"activation": act, "arm": arm, "lr": 1.0 if act == "sigmoid" else 0.1, "seed": 0}
              for act in args.activations for arm in args.arms]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
-    if args.figure is None or str(args.figure):
-        from bnref.experiments import figures
+    from bnref.experiments import figures
 
-        figure = args.figure or (out.parent / "lr-sweep.svg" if args.out
-                                 else record.figures_dir() / "lr-sweep.svg")
-        figures.lr_sweep(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure=args.figure, name="lr-sweep",
+               out_given=args.out is not None, draw=figures.lr_sweep)
     return 0

@@ -156,17 +156,10 @@ def run(args) -> int:
                           + (f", diverged at step {history.diverged_at}"
                              if history.diverged_at else "")
                           + f" ({r['train_seconds']:.1f} s)", flush=True)
-    from bnref.experiments.replay import replay_record
-
     specs = [{"activation": act, "placement": placement, "lr": args.lrs[-1], "seed": 0}
              for act in args.activations for placement in args.placements]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
-    if args.figure is None or str(args.figure):
-        from bnref.experiments import figures
+    from bnref.experiments import figures
 
-        figure = args.figure or (out.parent / "placement.svg" if args.out
-                                 else record.figures_dir() / "placement.svg")
-        figures.placement(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure=args.figure, name="placement",
+               out_given=args.out is not None, draw=figures.placement)
     return 0

@@ -236,6 +236,21 @@ class Record:
         """A top-level field (``replay``, a summary ...), written at the next save."""
         self.data[field] = value
 
+    def finish(self, module: str, specs: list[dict], steps: int, *, figure=None, name=None,
+               out_given: bool = False, draw=None) -> None:
+        """The end of every training command: store the replay entry (``specs`` replayed by
+        ``module.replay_losses`` for ``steps`` steps), write the file, and draw the figure with
+        ``draw(path, figure_path)`` unless ``figure`` is ``''``. The figure goes to ``figure``, or
+        ``<name>.svg`` beside the file when ``--out`` was given, else to :func:`figures_dir`."""
+        from bnref.experiments.replay import replay_record
+
+        self.set("replay", replay_record(module, specs, steps))
+        self.save()
+        print(f"wrote {self.path} ({self.data['wall_seconds']} s in all)")
+        if draw is not None and (figure is None or str(figure)):
+            where = self.path.parent if out_given else figures_dir()
+            draw(self.path, figure or where / f"{name}.svg")
+
     def save(self) -> None:
         self.data["provenance"] = provenance(self.device)
         self.data["wall_seconds"] = round(

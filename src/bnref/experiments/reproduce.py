@@ -217,17 +217,10 @@ def run(args: argparse.Namespace) -> int:
                             else "not reached"))
             print(line, flush=True)
             rec.add(key, {"model": model, **r}, seconds=r["wall_seconds"])
-    from bnref.experiments.replay import replay_record
+    from bnref.experiments import figures
 
     specs = [{"model": m, "seed": 0, "batch_size": args.batch_size, "lr": MODELS[m][1],
               "bn_impl": args.bn_impl if m == "lenet_bn" else None} for m in args.models]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out}; wall time {rec.data['wall_seconds']:.1f} s")
-    if not args.no_figure:
-        from bnref.experiments import figures
-
-        figure = args.figure or (out.parent / "curves.svg" if args.out
-                                 else record.figures_dir() / "curves.svg")
-        figures.curves(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure="" if args.no_figure else args.figure,
+               name="curves", out_given=args.out is not None, draw=figures.curves)
     return 0

@@ -239,18 +239,11 @@ def run(args) -> int:
                     r["own_statistics_test_error"] = 1.0 - own_statistics_accuracy(net, device)
                 rec.add(key, r, seconds=history.train_seconds)
                 print(f"{kind} batch 1 seed {seed}: test error {r['test_error']:.4f}", flush=True)
-    from bnref.experiments.replay import replay_record
-
     b = max(args.batch_sizes)  # at batch 2, BN amplifies rounding: see tests/test_replay.py
     specs = [{"kind": k, "batch_size": b, "base_lr": args.base_lr, "seed": 0}
              for k in args.kinds]
-    rec.set("replay", replay_record(__name__, specs, REPLAY_STEPS))
-    rec.save()
-    print(f"wrote {out} ({rec.data['wall_seconds']} s in all)")
-    if args.figure is None or str(args.figure):
-        from bnref.experiments import figures
+    from bnref.experiments import figures
 
-        figure = args.figure or (out.parent / "small-batch.svg" if args.out
-                                 else record.figures_dir() / "small-batch.svg")
-        figures.small_batch(out, figure)
+    rec.finish(__name__, specs, REPLAY_STEPS, figure=args.figure, name="small-batch",
+               out_given=args.out is not None, draw=figures.small_batch)
     return 0
