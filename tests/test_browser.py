@@ -216,6 +216,20 @@ def test_every_page_has_typeset_math_no_math_script_and_no_foreign_requests(brow
                 reader.open(path)
                 counts = reader.page.evaluate(MATH_COUNTS)
                 leftovers = reader.page.evaluate(LEFTOVER_TEX)
+                if counts["formulas"]:
+                    # Blocks off the screen are not rendered (content-visibility:
+                    # auto), so a page whose formulas all lie below the first
+                    # screen asks for no font until the reader gets there.
+                    reader.page.locator("article .katex").first.scroll_into_view_if_needed()
+                    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+                    try:
+                        reader.page.wait_for_function(
+                            "[...document.fonts].some(f => /KaTeX/.test(f.family) && f.status === 'loaded')",
+                            timeout=10_000,
+                        )
+                    except PlaywrightTimeout:
+                        pass  # the assertion below says what is missing
                 drawn = reader.page.evaluate(KATEX_DRAWN)
                 scripts = reader.page.evaluate(MATH_SCRIPTS)
                 seconds = time.perf_counter() - start
@@ -407,10 +421,19 @@ def test_code_blocks_have_working_copy_buttons(browser, site):
             n = blocks.count()
             assert n >= 1, "the home page shows code"
             # Material 9.8: <pre><nav class="md-code__nav"><button data-md-type="copy">
-            buttons = reader.page.locator(
-                "article .highlight pre :is(button.md-clipboard, button[data-md-type=copy])"
-            )
+            copy = ":is(button.md-clipboard, button[data-md-type=copy])"
+            buttons = reader.page.locator(f"article .highlight pre {copy}")
+            # content.lazy (mkdocs.yml): a block gets its button when it comes
+            # near the screen, so a long page does less work while it loads.
+            # Far below the first screen there is none yet; scrolled to, each
+            # block has one.
+            if n > 1:
+                assert blocks.last.locator(copy).count() == 0, "the last block is mounted lazily"
+            for i in range(n):
+                blocks.nth(i).scroll_into_view_if_needed()
+                blocks.nth(i).locator(copy).wait_for(state="attached", timeout=5000)
             assert buttons.count() == n, f"{n} code blocks, {buttons.count()} copy buttons"
+            buttons.first.scroll_into_view_if_needed()
             code = reader.page.locator("article .highlight pre code").first.text_content()
             buttons.first.click()
             copied = reader.page.evaluate("navigator.clipboard.readText()")
