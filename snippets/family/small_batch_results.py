@@ -8,6 +8,8 @@ report = record.load(path)
 config = report["config"]
 print(f"budget: {config['examples']} examples per run; {config['lr_rule']}; "
       f"seeds 0-{config['seeds'] - 1}")
+print("steps per run (budget // batch size): " + ", ".join(
+    f"{config['examples'] // b} at {b}" for b in config["batch_sizes"]))
 # --8<-- [end:describe]
 
 # --8<-- [start:table]
