@@ -4,4 +4,3 @@ from bnref.experiments.record import results_dir
 
 dropout = results_dir() / "dropout-cpu.json"  # docs/results of this checkout
 pages.dropout_table(dropout)
-pages.dropout_variance_shift(dropout)

@@ -24,7 +24,6 @@ from bnref.experiments.record import results_dir
 
 RESULTS = results_dir()  # docs/results of this checkout
 pages.dropout_table(RESULTS / "dropout-cpu.json")
-pages.dropout_variance_shift(RESULTS / "dropout-cpu.json")
 # --8<-- [end:dropout_table]
 
 # --8<-- [start:placement_table]
