@@ -2,41 +2,21 @@
 
 The two-process comparison spawns 2 CPU processes on the gloo backend
 (127.0.0.1, a free port) once for the module, through
-``split_run`` (tests/sync_support.py); the reference is ``bnref.BatchNorm`` run
-in this process on the whole batch. Max abs differences are printed
-(``pytest -s``) for the performance report.
+``bnref.experiments.sync_check.split_run`` (the function behind
+``python -m bnref sync-check``, whose committed file tests/test_sync_check.py
+checks); the reference is ``bnref.BatchNorm`` run in this process on the whole
+batch.
 """
 
 import pytest
 import torch
 import torch.distributed as dist
 
-import bnref
-from sync_support import split_run
-
+from bnref.experiments.sync_check import batch, differences, one_process, split_run
 from bnref.norm.sync_batch_norm import SyncBatchNorm, sync_batch_norm
 
 SIZES = [5, 3]  # an uneven split: the counts are all-reduced too
 STEPS = 2       # two steps, so the moving statistics are updated twice
-
-
-def batch(shape=(8, 3, 4, 4)):
-    g = torch.Generator().manual_seed(0)
-    return torch.randn(shape, generator=g) * 3 + 1, torch.randn(shape, generator=g)
-
-
-def one_process(X, dY, module=bnref.BatchNorm, steps=STEPS):
-    bn = module(X.shape[1], num_dims=X.dim())
-    for _ in range(steps):
-        bn.zero_grad()
-        x = X.clone().requires_grad_()
-        Y = bn(x)
-        (Y * dY).sum().backward()
-    with torch.no_grad():
-        Y_eval = bn.eval()(X)
-    return {"Y": Y.detach(), "dX": x.grad, "dgamma": bn.gamma.grad.reshape(-1),
-            "dbeta": bn.beta.grad.reshape(-1), "moving_mean": bn.moving_mean,
-            "moving_var": bn.moving_var, "Y_eval": Y_eval}
 
 
 @pytest.fixture(scope="module")
@@ -50,38 +30,26 @@ def max_abs(a, b):
 
 
 def test_two_processes_match_one_process_on_the_whole_batch(two_processes):
-    X, dY, ranks = two_processes
-    ref = one_process(X, dY)
-    diffs = {
-        "outputs": max_abs(torch.cat([r["Y"] for r in ranks]), ref["Y"]),
-        "input grads": max_abs(torch.cat([r["dX"] for r in ranks]), ref["dX"]),
-        # gamma/beta grads are local, as in torch.nn.SyncBatchNorm; DDP sums them
-        "gamma grad": max_abs(sum(r["dgamma"] for r in ranks), ref["dgamma"]),
-        "beta grad": max_abs(sum(r["dbeta"] for r in ranks), ref["dbeta"]),
-        "moving_mean": max(max_abs(r["moving_mean"], ref["moving_mean"]) for r in ranks),
-        "moving_var": max(max_abs(r["moving_var"], ref["moving_var"]) for r in ranks),
-        "eval outputs": max_abs(torch.cat([r["Y_eval"] for r in ranks]), ref["Y_eval"]),
-    }
-    print("\n2-process SyncBatchNorm vs 1 process, max abs diff:",
-          ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
+    X, dY, runs = two_processes
+    diffs = differences(runs["sync"], one_process(X, dY, steps=STEPS))
     for name, diff in diffs.items():
         assert diff < 1e-5, f"{name}: max abs diff {diff:.2e}, expected < 1e-5"
 
 
 def test_per_process_statistics_would_differ(two_processes):
     """Without synchronization each process normalizes with its own slice: not the same."""
-    X, dY, ranks = two_processes
+    X, dY, runs = two_processes
     local = torch.cat([one_process(x, d, steps=1)["Y"]
                        for x, d in zip(X.split(SIZES), dY.split(SIZES))])
-    synced = torch.cat([r["Y"] for r in ranks])
+    synced = torch.cat([r["Y"] for r in runs["sync"]])
     assert max_abs(local, synced) > 0.05
 
 
 def test_torch_sync_batch_norm_needs_a_gpu_for_training(two_processes):
     """torch.nn.SyncBatchNorm refuses CPU tensors in training inside a process group."""
-    _, _, ranks = two_processes
-    for r in ranks:
-        assert "expected input tensor to be on GPU" in r["torch_sync_error"]
+    _, _, runs = two_processes
+    for error in runs["torch_sync_error"]:
+        assert "expected input tensor to be on GPU" in error
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ COMMANDS = {
     "validate": "bnref.experiments.validate",
     "ablation": "bnref.experiments.ablation",
     "ddp": "bnref.experiments.ddp",
+    "sync-check": "bnref.experiments.sync_check",
 }
 
 

@@ -9,7 +9,8 @@ the test suite runs the pages and compares their output. One module per family o
 * :mod:`.bench` — the bench and validation files;
 * :mod:`.small_batch` — the small-batch file;
 * :mod:`.claims` — the controlled experiments behind the claims page;
-* :mod:`.beyond` — inference cost, the noise arms, training across processes;
+* :mod:`.beyond` — inference cost, the noise arms, training across processes (DDP, and
+  two processes against one, layer by layer);
 * :mod:`.site` — the site's own measurements (Lighthouse).
 """
 
@@ -27,5 +28,5 @@ from bnref.experiments.pages.small_batch import (  # noqa: F401
 from bnref.experiments.pages.claims import (  # noqa: F401
     ablation_table, ablation_affine, lr_sweep_table, lr_sweep_summary, init_scale_table, placement_table, dropout_table, dropout_variance_shift,
 )
-from bnref.experiments.pages.beyond import ddp_table, ghost_bn_table, inference_table  # noqa: F401
+from bnref.experiments.pages.beyond import ddp_table, ghost_bn_table, inference_table, sync_check_table  # noqa: F401
 from bnref.experiments.pages.site import lighthouse_table  # noqa: F401

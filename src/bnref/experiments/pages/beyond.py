@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bnref.experiments.pages._common import _mean_std, load
 
-__all__ = ["inference_table", "ghost_bn_table", "ddp_table"]
+__all__ = ["inference_table", "ghost_bn_table", "ddp_table", "sync_check_table"]
 
 
 # ---- inference file (python -m bnref inference) ----
@@ -172,3 +172,29 @@ def ddp_table(path: str | Path) -> None:
             print(f"  {names[mode]}: from one process {c['params_vs_one']:.1e} / "
                   f"{c['stats_vs_one']:.1e}; between the processes "
                   f"{c['params_across_processes']:.1e} / {c['stats_across_processes']:.1e}")
+
+
+# ---- two processes against one, layer by layer (python -m bnref sync-check) ----
+
+
+def sync_check_table(path: str | Path) -> None:
+    """Print the sync-check file: for each compared quantity, the max abs difference from one
+    process on the whole batch, with ``bnref.SyncBatchNorm`` and with per-process
+    ``bnref.BatchNorm``; then what ``torch.nn.SyncBatchNorm`` raised in the same processes."""
+    data = load(path)
+    c, diffs = data["config"], data["differences"]
+    labels = {"outputs": "outputs (last training step)", "input grads": "input gradients",
+              "gamma grad": "gamma grad (sum over processes)",
+              "beta grad": "beta grad (sum over processes)", "moving_mean": "moving mean",
+              "moving_var": "moving variance", "eval outputs": "eval-mode outputs"}
+    print(f"{c['world_size']} processes ({c['backend']}, {c['device']}, "
+          f"{c['threads_per_process']} thread each) with {' + '.join(map(str, c['sizes']))} of "
+          f"{sum(c['sizes'])} samples, shape {tuple(c['shape'])}, against bnref.BatchNorm on "
+          f"all {sum(c['sizes'])} in one process; {c['steps']} training steps, then one "
+          f"evaluation")
+    print("| compared | max abs diff, bnref.SyncBatchNorm | max abs diff, per-process "
+          "bnref.BatchNorm |")
+    print("| --- | ---: | ---: |")
+    for key, label in labels.items():
+        print(f"| {label} | {diffs['sync'][key]:.1e} | {diffs['bn'][key]:.1e} |")
+    print(f"torch.nn.SyncBatchNorm, training on the same CPU tensors: {data['torch_sync_error']}")
