@@ -537,16 +537,12 @@ PAGES: dict[str, Rules] = {
         ]),
     "docs/reference/errata.md": Rules(),
     "docs/reference/sync-bn.md": Rules(
-        unprinted=[
-            Allowed(r"^\| .* \| [\d.e+-]+ \|$", ("1.2e-07", "2.9e-06", "4.8e-07"),
-                    "the two-process table: one run of pytest -s -n 0 "
-                    "tests/test_sync_batch_norm.py, copied by hand (the page says so); no "
-                    "results file holds it"),
-        ],
         settings=[
-            Allowed(r"test|测试", ("1e-5", "0.05"),
-                    "tests/test_sync_batch_norm.py's bounds: every difference below 1e-5, "
-                    "per-process outputs more than 0.05 from the whole batch's"),
+            Allowed(r"test|测试", ("1e-5", "1e-2", "0.05"),
+                    "the tests' bounds: tests/test_sync_check.py, every synchronized "
+                    "difference below 1e-5, every per-process BN one but the beta grad's "
+                    "above 1e-2; tests/test_sync_batch_norm.py, per-process outputs more "
+                    "than 0.05 from the whole batch's"),
         ]),
     "docs/reference/performance.md": Rules(
         # the earlier machines, named with their dates: the AMD EPYC with AVX2 only
