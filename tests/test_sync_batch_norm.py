@@ -1,55 +1,18 @@
 """bnref.SyncBatchNorm: K processes with N/K samples each == one process on N.
 
-The two-process comparison spawns 2 CPU processes on the gloo backend
-(127.0.0.1, a free port) once for the module, through
-``bnref.experiments.sync_check.split_run`` (the function behind
-``python -m bnref sync-check``, whose committed file tests/test_sync_check.py
-checks); the reference is ``bnref.BatchNorm`` run in this process on the whole
-batch.
+Here: one process (a world of one, no process group) and the argument checks.
+The two-process comparison (2 CPU processes on gloo, an uneven 5 + 3 split,
+against ``bnref.BatchNorm`` on the whole batch in one process) is
+tests/test_sync_check.py, which runs ``python -m bnref sync-check``'s check once
+and holds its committed file to it.
 """
 
 import pytest
 import torch
 import torch.distributed as dist
 
-from bnref.experiments.sync_check import batch, differences, one_process, split_run
+from bnref.experiments.sync_check import batch, one_process
 from bnref.norm.sync_batch_norm import SyncBatchNorm, sync_batch_norm
-
-SIZES = [5, 3]  # an uneven split: the counts are all-reduced too
-STEPS = 2       # two steps, so the moving statistics are updated twice
-
-
-@pytest.fixture(scope="module")
-def two_processes():
-    X, dY = batch()
-    return X, dY, split_run(X, dY, world_size=2, sizes=SIZES, steps=STEPS)
-
-
-def max_abs(a, b):
-    return (a.reshape(b.shape) - b).abs().max().item()
-
-
-def test_two_processes_match_one_process_on_the_whole_batch(two_processes):
-    X, dY, runs = two_processes
-    diffs = differences(runs["sync"], one_process(X, dY, steps=STEPS))
-    for name, diff in diffs.items():
-        assert diff < 1e-5, f"{name}: max abs diff {diff:.2e}, expected < 1e-5"
-
-
-def test_per_process_statistics_would_differ(two_processes):
-    """Without synchronization each process normalizes with its own slice: not the same."""
-    X, dY, runs = two_processes
-    local = torch.cat([one_process(x, d, steps=1)["Y"]
-                       for x, d in zip(X.split(SIZES), dY.split(SIZES))])
-    synced = torch.cat([r["Y"] for r in runs["sync"]])
-    assert max_abs(local, synced) > 0.05
-
-
-def test_torch_sync_batch_norm_needs_a_gpu_for_training(two_processes):
-    """torch.nn.SyncBatchNorm refuses CPU tensors in training inside a process group."""
-    _, _, runs = two_processes
-    for error in runs["torch_sync_error"]:
-        assert "expected input tensor to be on GPU" in error
 
 
 @pytest.fixture

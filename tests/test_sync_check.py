@@ -100,6 +100,11 @@ def test_the_file_holds_the_defaults_and_its_provenance(committed):
     assert list(committed["checked_code"]["modules"]) == list(sync_check.CHECKED_MODULES)
 
 
+def test_torch_sync_batch_norm_needs_a_gpu_for_training(fresh):
+    """torch.nn.SyncBatchNorm refuses CPU tensors in training inside a process group."""
+    assert "expected input tensor to be on GPU" in fresh["torch_sync_error"]
+
+
 def test_the_check_fails_without_synchronization(fresh):
     """Per-process BN: each process normalizes with its own slice's statistics."""
     bn = fresh["differences"]["bn"]
