@@ -552,14 +552,6 @@ PAGES: dict[str, Rules] = {
             Allowed(r"issue|议题", ("8.7",), "the issue's figure for the note's version"),
         ],
         unprinted=[
-            Allowed(r"709", ("82.3", "15.4"),
-                    "the validation run before the committed one (651 items), which the "
-                    "sentence compares with it"),
-            Allowed(r"709", ("2.8",),
-                    "the 1-minute load average after the validation run: in "
-                    "bench-validation.json, but validation_table does not print it"),
-            Allowed(r"cpp_extension|\.ci/setup", ("15",),
-                    "the time to build the C++ kernels, measured by hand"),
             Allowed(r"single-pass|单遍和", ("0.2",),
                     "the fast variant's relative error of the variance at a mean of 500 "
                     "standard deviations, seen in the tests, not printed"),

@@ -56,6 +56,7 @@ def validate(out: Path) -> int:
         failed |= done.returncode != 0
     result = {"date": record.now(), "command": record.command_line(),
               "machine": f"{record.cpu_name()}, {os.cpu_count()} cores (shared)",
+              "commit": record.git_commit(),
               "load_average_after": [round(x, 2) for x in os.getloadavg()], "steps": steps}
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")

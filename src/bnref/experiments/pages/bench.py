@@ -89,7 +89,12 @@ def target_lines(results: dict) -> list[str]:
 def validation_table(path: str | Path) -> None:
     """Print the recorded wall times of the full test suite and the strict build."""
     v = load(path)
-    print(f"date: {v['date']}, machine: {v['machine']}")
+    commit = f", commit {v['commit'][:12]}" if v.get("commit") else ""
+    print(f"date: {v['date']}, machine: {v['machine']}{commit}")
+    if "load_average_after" in v:
+        print(f"load average after: {v['load_average_after']}")
     for step in v["steps"]:
-        print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s)  {step['command']}")
+        over = step["wall_s"] - step["target_s"]
+        verdict = "within the target" if over <= 0 else f"over the target by {over:.1f} s"
+        print(f"{step['wall_s']:6.1f} s  (target {step['target_s']} s: {verdict})  {step['command']}")
         print(f"          {step['result']}")
