@@ -110,6 +110,35 @@ def test_build_typesets_with_mathml_and_ships_katex_css_and_fonts(tmp_path):
     assert ".woff)" not in css and ".ttf)" not in css, "only the WOFF2 fonts are shipped"
     assert (vendor / "fonts" / "KaTeX_Main-Regular.woff2").is_file()
     assert (vendor / "LICENSE").is_file()
+    # the two everyday fonts are asked for with the stylesheet, and exist
+    preloads = re.findall(r'<link rel="preload" href="\.\./(assets/vendor/katex/fonts/[^"]+)" '
+                          r'as="font" type="font/woff2" crossorigin>', html)
+    assert [Path(p).name for p in preloads] == ["KaTeX_Main-Regular.woff2", "KaTeX_Math-Italic.woff2"]
+    assert all((tmp_path / "site" / p).is_file() for p in preloads)
+
+
+HEAD = '<head><link rel="stylesheet" href="../assets/vendor/katex/katex.min.css"></head>'
+
+
+def test_fonts_are_preloaded_only_where_a_formula_is_on_the_first_screen():
+    hook = load_hook()
+    katex = lambda tex, display: '<span class="katex">K</span>'  # noqa: E731
+    formula = '<span class="arithmatex">\\(x\\)</span>'
+    early = hook._transform(HEAD + "<article><p>Short.</p>" + formula, Page(), katex)
+    assert early.count('rel="preload"') == 2
+    assert early.index('rel="preload"') < early.index("katex.min.css"), "before the stylesheet"
+    assert 'href="../assets/vendor/katex/fonts/KaTeX_Math-Italic.woff2"' in early
+    words = "<p>" + "word " * (hook.FIRST_SCREEN_CHARS // 5 + 1) + "</p>"
+    late = hook._transform(HEAD + "<article>" + words + formula, Page(), katex)
+    assert 'rel="preload"' not in late, "a formula further down: the fonts load when it is drawn"
+    assert 'rel="preload"' not in hook._transform(HEAD + "<article><p>no formula</p>", Page(), katex)
+
+
+def test_a_page_with_formulas_but_no_katex_stylesheet_fails():
+    hook = load_hook()
+    with pytest.raises(Exception, match="does not link KaTeX's stylesheet"):
+        hook._transform('<article><span class="arithmatex">\\(x\\)</span>', Page(),
+                        lambda tex, display: '<span class="katex">K</span>')
 
 
 @needs_katex

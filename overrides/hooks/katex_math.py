@@ -37,6 +37,11 @@ ROOT = Path(__file__).resolve().parents[2]
 RENDERER = Path(__file__).with_name("katex_render.cjs")
 KATEX = ROOT / "node_modules" / "katex"
 CSS = "assets/vendor/katex/katex.min.css"
+CSS_LINK = re.compile(r'<link\b[^>]*\bhref="([^"]*)assets/vendor/katex/katex\.min\.css"[^>]*>')
+#: the fonts of ordinary text and of italic letters in formulas: on every page that has any
+PRELOADED_FONTS = ("KaTeX_Main-Regular.woff2", "KaTeX_Math-Italic.woff2")
+#: about one phone screen of text (390 px wide): a formula after this is off the first screen
+FIRST_SCREEN_CHARS = 1500
 
 ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">(.*?)</\1>', re.DOTALL)
 DELIMITED = re.compile(r"^\\\((.*)\\\)$|^\\\[(.*)\\\]$|^\$\$(.*)\$\$$|^\$(.*)\$$", re.DOTALL)
@@ -104,7 +109,40 @@ def _transform(html_text: str, page, typeset) -> str:
     html_text = _arithmatex(html_text, typeset)
     if getattr(page, "nb_url", None) is not None:  # set by mkdocs-jupyter on notebook pages
         html_text = _notebook(html_text, typeset)
+    if _formula_on_first_screen(html_text):
+        html_text = _preload_fonts(html_text)
     return html_text
+
+
+def _formula_on_first_screen(html_text: str) -> bool:
+    """Whether the article's first formula comes within about one phone screen of text."""
+    article = html_text.find("<article")
+    formula = html_text.find('class="katex', max(article, 0))
+    if formula < 0:
+        return False
+    before = TAG.sub("", html_text[max(article, 0):formula])
+    return len(" ".join(before.split())) <= FIRST_SCREEN_CHARS
+
+
+def _preload_fonts(html_text: str) -> str:
+    """Ask for KaTeX's two everyday fonts with the stylesheet.
+
+    Only on pages with a formula on the first screen. Without the preload the fonts are
+    requested once a formula is laid out and arrive after the first paint; KaTeX's
+    ``font-display: block`` then re-lays out the text around the formulas, and what the
+    reader sees moves (Lighthouse's layout shift on the performance page: 0.14, all of it
+    "web font loaded"). Where the first formula is further down, the fonts still arrive
+    before the reader gets there, and a preload would only compete with the first paint
+    (the chapter page: performance 0.98 without, 0.95 with; bash .ci/lighthouse).
+    """
+    link = CSS_LINK.search(html_text)
+    if link is None:
+        raise PluginError("katex_math: a page with formulas does not link KaTeX's stylesheet")
+    prefix = link.group(1)
+    preload = "".join(
+        f'<link rel="preload" href="{prefix}assets/vendor/katex/fonts/{name}" as="font" '
+        'type="font/woff2" crossorigin>' for name in PRELOADED_FONTS)
+    return html_text[:link.start()] + preload + html_text[link.start():]
 
 
 def _run_katex(formulas: list[tuple[str, bool]]) -> dict:

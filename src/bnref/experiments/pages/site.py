@@ -23,17 +23,19 @@ def lighthouse_table(path: str | Path, labels: list[str] | None = None) -> None:
         raise KeyError(f"{path}: no run labelled {missing}; it has {sorted(runs)}")
     print(f"command: {r['command']}")
     first = runs[labels[0]]
-    print(f"page: {first['page']}; Lighthouse {first['versions']['lighthouse']}, "
+    print(f"Lighthouse {first['versions']['lighthouse']}, "
           f"{first['form_factor']} emulation, {first['throttling']} throttling")
-    print(f"{'run':18} {'served':6} {'perf':>4} {'all perf':24} {'a11y':>4} {'KB':>5} "
-          f"{'FCP':>5} {'LCP':>5} {'TBT':>4} {'build s':>7} {'load':>5} commit")
+    width = max(len(label) for label in labels)
+    print(f"{'run':{width}} {'page':22} {'served':6} {'perf':>4} {'all perf':24} {'a11y':>4} "
+          f"{'KB':>5} {'FCP':>5} {'LCP':>5} {'TBT':>4} {'CLS':>5} {'build s':>7} {'load':>5} commit")
     for label in labels:
         run = runs[label]
         s, t = run["scores"], run["metrics_ms"]
         served = "plain" if run["served"].startswith("uncompressed") else "gzip"
         every = "/".join(f"{x:.2f}" for x in run["scores_all_runs"]["performance"])
-        print(f"{label:18} {served:6} {s['performance']:4.2f} {every:24} {s['accessibility']:4.2f} "
-              f"{run['total_bytes'] / 1000:5.0f} {t['first-contentful-paint']:5} "
-              f"{t['largest-contentful-paint']:5} {t['total-blocking-time']:4} "
+        print(f"{label:{width}} {run['page']:22} {served:6} {s['performance']:4.2f} {every:24} "
+              f"{s['accessibility']:4.2f} {run['total_bytes'] / 1000:5.0f} "
+              f"{t['first-contentful-paint']:5} {t['largest-contentful-paint']:5} "
+              f"{t['total-blocking-time']:4} {t['cumulative-layout-shift']:5.3f} "
               f"{run['build_strict_s']:7.1f} {run['machine']['load_average'][0]:5.1f} "
               f"{run['commit'][:7]}")
