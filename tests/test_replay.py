@@ -25,7 +25,8 @@ from results_support import RESULTS
 
 FILES = sorted(p for p in RESULTS.glob("*.json") if "replay" in json.loads(p.read_text()))
 TRAINING = ("reproduce", "small-batch", "lr-sweep", "init-scale", "ghost-bn", "ddp", "ablation",
-            "placement", "dropout")
+            "placement", "dropout",
+            "sync-check")  # not training: one two-process run, replayed whole (7 differences)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,12 +7,12 @@ docs/results/sync-check-cpu.json; docs/reference/sync-bn.md prints that file.
 Here the check runs again (two gloo processes, a few seconds), and:
 
 * every SyncBatchNorm difference is below the page's bound, 1e-5;
-* the committed file is what the code produces now: exactly, when this machine
-  has the file's instruction set and torch version and the checked code has
-  the file's hash (every process runs on one thread, so the numbers do not
-  change from run to run); otherwise each number within rounding (both at most
-  1e-6, or within a factor of 10 of each other and below the bound at rounding
-  level, or within 0.1 % when they are the large per-process BN differences);
+* the committed file is what the code produces now, bit for bit, when this
+  machine has the file's instruction set and torch version and the checked code
+  has the file's hash (every process runs on one thread, so the numbers do not
+  change from run to run). On any machine, the file's ``replay`` entry (the
+  same differences) is held to the code within the replay's tolerance by
+  tests/test_replay.py, as every results file is;
 * the file's settings are the function's defaults;
 * the check can fail: per-process BN, which does not synchronize, is far above
   the bound (except for the beta gradient, the sum of dY, which no statistics
@@ -27,18 +27,17 @@ import pytest
 import torch
 
 from bnref.__main__ import main
-from bnref.experiments import pages, record, sync_check
+from bnref.experiments import pages, record, replay, sync_check
 
 from results_support import RESULTS
 
 COMMITTED = RESULTS / "sync-check-cpu.json"
 BOUND = 1e-5   # the page's claim: every difference below 1e-5
-TINY = 1e-6    # rounding noise of float32 numbers of size ~1-10
 
 
 @pytest.fixture(scope="module")
 def fresh():
-    return sync_check.compare_split()
+    return sync_check.checked()  # once per process: the replay of the file uses it too
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +54,6 @@ def same_setting(committed: dict) -> bool:
                     committed["checked_code"]["hash"])
 
 
-def agree(a: float, b: float) -> bool:
-    """Two max abs differences that are the same measurement up to rounding."""
-    if max(a, b) <= TINY:
-        return True
-    if min(a, b) > BOUND:  # not rounding: a real difference, reproduced closely
-        return abs(a - b) <= 1e-3 * max(a, b)
-    return max(a, b) < BOUND and min(a, b) > 0 and max(a, b) / min(a, b) <= 10
-
-
 def test_sync_batch_norm_is_within_the_bound(fresh):
     for quantity, diff in fresh["differences"]["sync"].items():
         assert diff < BOUND, f"{quantity}: max abs diff {diff:.2e}, expected < {BOUND}"
@@ -72,16 +62,22 @@ def test_sync_batch_norm_is_within_the_bound(fresh):
 def test_the_committed_file_is_what_the_check_gives(fresh, committed):
     assert committed["config"] == fresh["settings"]
     assert committed["torch_sync_error"] == fresh["torch_sync_error"]
-    exact = same_setting(committed)
-    problems = []
     for layer, diffs in fresh["differences"].items():
         assert list(committed["differences"][layer]) == list(diffs)
-        for quantity, now in diffs.items():
-            then = committed["differences"][layer][quantity]
-            if (now != then) if exact else not agree(then, now):
-                problems.append(f"{layer} {quantity}: file {then:.2e}, now {now:.2e}")
-    assert not problems, (f"{COMMITTED.name} is stale ({'exact' if exact else 'rounding'} "
-                          f"comparison); rerun `{committed['command']}`:\n" + "\n".join(problems))
+    # the replay entry holds the same numbers as the table the page prints
+    replayed = {entry["run"]["layer"]: entry["losses"] for entry in committed["replay"]["runs"]}
+    assert committed["replay"]["labels"] == list(sync_check.QUANTITIES)
+    assert replayed == {layer: list(diffs.values())
+                        for layer, diffs in committed["differences"].items()}
+    if not same_setting(committed):
+        return  # another machine or code: tests/test_replay.py holds the file within tolerance
+    problems = [f"{layer} {quantity}: file {then:.2e}, now {diffs[quantity]:.2e}"
+                for layer, diffs in fresh["differences"].items()
+                for quantity, then in committed["differences"][layer].items()
+                if diffs[quantity] != then]
+    assert not problems, (f"{COMMITTED.name} is stale (bit-for-bit comparison on a machine "
+                          f"like the file's); rerun `{committed['command']}`:\n"
+                          + "\n".join(problems))
 
 
 def test_the_file_holds_the_defaults_and_its_provenance(committed):
@@ -112,22 +108,31 @@ def test_the_check_fails_without_synchronization(fresh):
     assert bn["beta grad"] < BOUND  # dbeta = sum dY: no statistics enter it
 
 
-@pytest.mark.parametrize("then, now, ok", [
-    (2.4e-7, 0.0, True), (1.9e-6, 2.9e-6, True), (3.0, 3.0001, True),
-    (2.4e-7, 4.8e-1, False),  # SyncBatchNorm stopped synchronizing
-    (1.9e-6, 5e-5, False), (3.0, 3.1, False), (2e-6, 0.0, False)])
-def test_the_rounding_comparison_can_fail(then, now, ok):
-    assert agree(then, now) is ok
+def test_a_changed_difference_fails_the_replay_and_is_named(fresh, committed, tmp_path,
+                                                            monkeypatch):
+    import copy
+
+    changed = copy.deepcopy(fresh)
+    changed["differences"]["sync"]["moving_var"] = 0.48  # SyncBatchNorm stopped synchronizing
+    monkeypatch.setattr(sync_check, "checked", lambda: changed)
+    path = tmp_path / "sync-check.json"
+    path.write_text(json.dumps(committed), encoding="utf-8")
+    problems = replay.check(path)
+    assert len(problems) == 1, problems
+    assert "{'layer': 'sync'}: moving_var 0.48 now" in problems[0]
+    assert "python -m bnref sync-check" in problems[0]
 
 
 def test_the_command_writes_the_file_and_the_page_prints_it(fresh, tmp_path, capsys,
                                                             monkeypatch):
-    monkeypatch.setattr(sync_check, "compare_split", lambda: fresh)  # the check ran above
+    monkeypatch.setattr(sync_check, "checked", lambda: fresh)  # the check ran above
     out = tmp_path / "sync.json"
     assert main(["sync-check", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["experiment"] == "sync-check" and data["config"]["sizes"] == [5, 3]
+    assert [entry["losses"] for entry in data["replay"]["runs"]] == [
+        list(fresh["differences"][layer].values()) for layer in sync_check.LAYERS]
     assert f"wrote {out}" in printed and "| moving variance |" in printed
     pages.sync_check_table(COMMITTED)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]

@@ -52,14 +52,23 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
-def replay_record(module: str, specs: list[dict], steps: int) -> dict:
+def replay_record(module: str, specs: list[dict], steps: int,
+                  labels: list[str] | None = None) -> dict:
     """The ``replay`` entry of a results file: for each run ``spec``, its first ``steps`` losses
-    computed now by ``module.replay_losses(spec, steps)`` on one thread."""
+    computed now by ``module.replay_losses(spec, steps)`` on one thread.
+
+    A file whose replayed numbers are not per-step losses names them in ``labels`` (one per
+    number), and a failed replay says which one differs."""
     mod = importlib.import_module(module)
     with one_thread():
         runs = [{"run": spec, "losses": mod.replay_losses(spec, steps)} for spec in specs]
-    return {"module": module, "steps": steps, "threads": 1, "rtol": RTOL, "atol": ATOL,
-            "machine": record.machine("cpu"), "commit": record.git_commit(), "runs": runs}
+    entry = {"module": module, "steps": steps, "threads": 1, "rtol": RTOL, "atol": ATOL,
+             "machine": record.machine("cpu"), "commit": record.git_commit(), "runs": runs}
+    if labels is not None:
+        if len(labels) != steps:
+            raise ValueError(f"{len(labels)} labels for {steps} replayed numbers")
+        entry["labels"] = list(labels)
+    return entry
 
 
 def check(path: str | Path) -> list[str]:
@@ -79,8 +88,9 @@ def check(path: str | Path) -> list[str]:
             now = mod.replay_losses(entry["run"], replay["steps"])
             for step, (then, new) in enumerate(zip(entry["losses"], now), start=1):
                 if not math.isclose(then, new, rel_tol=RTOL, abs_tol=ATOL):
+                    what = replay["labels"][step - 1] if "labels" in replay else f"step {step} loss"
                     problems.append(
-                        f"{path.name}: run {entry['run']}: step {step} loss {new!r} now, "
+                        f"{path.name}: run {entry['run']}: {what} {new!r} now, "
                         f"{then!r} in the file (tolerance rel {RTOL}, abs {ATOL}). The code "
                         f"no longer produces this file's numbers; make it again with: "
                         f"{data.get('command')}")

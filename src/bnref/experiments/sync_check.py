@@ -14,12 +14,17 @@ inputs, so a rerun on the same machine gives the same numbers.
 
 Writes ``sync-check-cpu.json`` (the settings, the differences, the error
 ``torch.nn.SyncBatchNorm`` raises in training on CPU tensors, a hash of the
-checked code, and the provenance); ``tests/test_sync_check.py`` reruns the
-check and holds the file to it. A few seconds.
+checked code, the provenance, and a ``replay`` entry: the same differences,
+which :func:`bnref.experiments.replay.check` recomputes through
+:func:`replay_losses`, as it does for every results file; ``tests/test_replay.py``
+holds the file to the code within the replay's tolerance and
+``tests/test_sync_check.py`` bit for bit on a machine like the file's). A few
+seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -30,8 +35,8 @@ import torch.distributed as dist
 
 from bnref.experiments import record
 
-__all__ = ["batch", "one_process", "split_run", "differences", "compare_split", "QUANTITIES",
-           "CHECKED_MODULES"]
+__all__ = ["batch", "one_process", "split_run", "differences", "compare_split", "checked",
+           "replay_losses", "QUANTITIES", "CHECKED_MODULES"]
 
 #: the quantities compared, in the order the page prints them
 QUANTITIES = ("outputs", "input grads", "gamma grad", "beta grad", "moving_mean", "moving_var",
@@ -163,6 +168,20 @@ def compare_split(shape: tuple = (8, 3, 4, 4), sizes: tuple = (5, 3), steps: int
             "torch_sync_error": runs["torch_sync_error"][0]}
 
 
+@functools.cache
+def checked() -> dict:
+    """:func:`compare_split` with its defaults, run once per process (the command and the
+    replay of its file both need it; it spawns two processes)."""
+    return compare_split()
+
+
+def replay_losses(spec: dict, steps: int) -> list[float]:
+    """The file's replayed numbers for ``spec["layer"]`` (``"sync"`` or ``"bn"``): the first
+    ``steps`` of its differences, in the order of :data:`QUANTITIES` (the replay's labels)."""
+    diffs = checked()["differences"][spec["layer"]]
+    return [diffs[q] for q in QUANTITIES[:steps]]
+
+
 def configure(parser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default: sync-check-cpu.json). " + record.WHERE_HELP)
@@ -173,14 +192,18 @@ def run(args) -> int:
     torch.set_num_threads(1)
     record.git_commit()  # the commit of the code this process imported, read now
     out = args.out or record.results_dir() / "sync-check-cpu.json"
-    result = compare_split()
+    from bnref.experiments import replay
+
+    result = checked()
     data = {"experiment": "sync-check", "command": record.command_line(),
             "config": result["settings"], "differences": result["differences"],
             "torch_sync_error": result["torch_sync_error"],
             "checked_code": {"modules": list(CHECKED_MODULES),
                              "hash": record.code_hash(*CHECKED_MODULES)},
             "provenance": record.provenance("cpu"),
-            "wall_seconds": round(time.perf_counter() - began, 1)}
+            "wall_seconds": round(time.perf_counter() - began, 1),
+            "replay": replay.replay_record("bnref.experiments.sync_check", [{"layer": layer} for layer in LAYERS],
+                                           len(QUANTITIES), labels=list(QUANTITIES))}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out} ({data['wall_seconds']} s)")
