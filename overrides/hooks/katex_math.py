@@ -130,10 +130,10 @@ def _preload_fonts(html_text: str) -> str:
     Only on pages with a formula on the first screen. Without the preload the fonts are
     requested once a formula is laid out and arrive after the first paint; KaTeX's
     ``font-display: block`` then re-lays out the text around the formulas, and what the
-    reader sees moves (Lighthouse's layout shift on the performance page: 0.14, all of it
-    "web font loaded"). Where the first formula is further down, the fonts still arrive
-    before the reader gets there, and a preload would only compete with the first paint
-    (the chapter page: performance 0.98 without, 0.95 with; bash .ci/lighthouse).
+    reader sees moves (Lighthouse's layout shift on the performance page, all of it "web font
+    loaded"). Where the first formula is further down, the fonts still arrive before the
+    reader gets there, and a preload would only compete with the first paint (the chapter
+    page: the runs lazy-code-gzip and preload-fonts-gzip of docs/results/lighthouse.json).
     """
     link = CSS_LINK.search(html_text)
     if link is None:
