@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from bnref.experiments import record
+from bnref.experiments import record, replay
 
 __all__ = ["batch", "one_process", "split_run", "differences", "compare_split", "checked",
            "replay_losses", "QUANTITIES", "CHECKED_MODULES"]
@@ -154,12 +154,8 @@ def compare_split(shape: tuple = (8, 3, 4, 4), sizes: tuple = (5, 3), steps: int
     """
     X, dY = batch(shape, seed)
     runs = split_run(X, dY, len(sizes), list(sizes), steps, LAYERS)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with replay.one_thread():
         ref = one_process(X, dY, steps=steps)
-    finally:
-        torch.set_num_threads(threads)
     settings = {"shape": list(shape), "sizes": list(sizes), "world_size": len(sizes),
                 "steps": steps, "seed": seed, "backend": "gloo", "device": "cpu",
                 "threads_per_process": 1, "loss": "sum(Y * dY)"}
@@ -192,8 +188,6 @@ def run(args) -> int:
     torch.set_num_threads(1)
     record.git_commit()  # the commit of the code this process imported, read now
     out = args.out or record.results_dir() / "sync-check-cpu.json"
-    from bnref.experiments import replay
-
     result = checked()
     data = {"experiment": "sync-check", "command": record.command_line(),
             "config": result["settings"], "differences": result["differences"],
