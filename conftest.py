@@ -74,7 +74,7 @@ def pytest_terminal_summary(terminalreporter):
     """Report (without failing) the timing files whose timed code has changed since."""
     from bnref.experiments.replay import stale_timings
 
-    stale = stale_timings(Path(__file__).parent / "docs" / "results")
+    stale = stale_timings(Path(__file__).parent / "src" / "bnref" / "results")
     if stale:
         terminalreporter.section("timing files to rerun (reported, not failed)")
         for line in stale:

@@ -19,7 +19,7 @@ changed, no random number is drawn) and then forks one child per job, so each
 job starts from the state right after ``import torch`` in a new process. A block
 must still import torch itself: its namespace does not have it. ``sys.path[0]``
 and ``sys.argv`` are set as the interactive interpreter sets them (``''``: the
-current directory, the repository root).
+current directory: the reader's empty folder, in tests/test_copy_paste.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ unit variance and keeps the mean (divided by the same std), fixed-affine is
 the full normalization whatever ``gamma`` and ``beta`` hold, and no gradient
 reaches them. The command runs for a few steps on the real data (seconds):
 the runs, the replay entry, resuming. The accuracy numbers live in
-docs/results/ablation-cpu.json, made by the full command and replayed by
+src/bnref/results/ablation-cpu.json, made by the full command and replayed by
 tests/test_replay.py.
 """
 

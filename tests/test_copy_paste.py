@@ -22,9 +22,15 @@ The notebook (``docs/notebooks/*.py``, jupytext percent format) is checked for
 prompts and for its cells' first lines (every cell after the first says that it
 continues); it is not run again here: see :data:`NOT_RUN_HERE`.
 
+Where: as a reader runs them, after ``pip install`` and outside any checkout.
+This checkout is installed, not linked (``pip install --no-deps --target``:
+the wheel's files, the shipped results of :mod:`bnref.results` among them),
+first on ``PYTHONPATH``, and every block runs in an empty folder outside the
+checkout (the docs harness runs the same blocks inside it).
+
 "Fresh process": ``tests/copy_paste_runner.py`` imports torch once and forks
 one child per run (see its docstring); each child starts with an empty
-``__main__`` namespace, from the repository root, with the smoke environment the
+``__main__`` namespace, in that empty folder, with the smoke environment the
 harness sets (``docharness.SMOKE_ENVIRONMENT``: training listings stop after a
 few steps).
 
@@ -189,18 +195,30 @@ def jobs() -> tuple[list[dict], dict[str, list[Block]]]:
     return runs, blocks_of
 
 
+#: the job that says which bnref the blocks import, and from which folder they run
+WHERE = {"id": "where", "blocks": ["import os, bnref\nprint(bnref.__file__)\nprint(os.getcwd())\n"]}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Run every job once (one runner process, forked children); return the results by id."""
+    """Run every job once (one runner process, forked children), in an empty folder outside
+    the checkout with a non-editable install of it; return the results by id."""
     out = tmp_path_factory.mktemp("copy_paste")
+    site = tmp_path_factory.mktemp("site")
+    reader = tmp_path_factory.mktemp("reader")  # the reader's empty folder
+    assert ROOT not in reader.resolve().parents
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(ROOT)],
+                   check=True, capture_output=True, text=True)
     job_list, blocks_of = jobs()
+    job_list.append(WHERE)
     (out / "jobs.json").write_text(json.dumps(job_list), encoding="utf-8")
     env = dict(os.environ)
     env.update(docharness.SMOKE_ENVIRONMENT)
-    env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0", PYTHONPATH=str(site))
     start = time.perf_counter()
     done = subprocess.run([sys.executable, str(RUNNER), str(out / "jobs.json"), str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=reader, env=env, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
     assert done.returncode == 0, f"the runner failed:\n{done.stdout}\n{done.stderr}"
     results = {}
@@ -210,7 +228,16 @@ def runs(tmp_path_factory):
         result["stderr"] = stderr.read_text(encoding="utf-8", errors="replace") if stderr.exists() else ""
         results[job["id"]] = result
     print(f"copy-paste: {len(job_list)} runs in {seconds:.1f} s")
-    return {"results": results, "blocks": blocks_of, "seconds": seconds}
+    return {"results": results, "blocks": blocks_of, "seconds": seconds, "site": site,
+            "reader": reader}
+
+
+def test_blocks_run_outside_the_checkout_with_the_installed_package(runs):
+    got = outcome(runs["results"]["where"], 0)
+    assert got["error"] is None, got["error"]
+    module, cwd = got["stdout"].splitlines()
+    assert Path(module) == runs["site"] / "bnref" / "__init__.py"
+    assert Path(cwd) == runs["reader"] and ROOT not in Path(cwd).parents
 
 
 def key_of(path: Path) -> str:

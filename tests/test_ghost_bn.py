@@ -4,7 +4,7 @@ The layers are held to what they claim: ghost BN over one sub-batch is plain
 BN and normalizes each sub-batch on its own; noisy BN adds noise that changes
 every step and is off in evaluation; the deterministic BN computes in
 training what it computes in evaluation. The accuracy numbers live in
-docs/results/ghost-bn-cpu.json, made by the full command and replayed by
+src/bnref/results/ghost-bn-cpu.json, made by the full command and replayed by
 tests/test_replay.py.
 """
 

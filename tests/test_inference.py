@@ -3,7 +3,7 @@
 The command runs here with a tiny timing budget: the mechanics (every arm
 timed at every batch size, the folded network equal to the unfolded one on the
 real test images, the hash of the timed code, resuming), not the timings. The
-timings live in docs/results/inference-cpu.json, made by the full command; a
+timings live in src/bnref/results/inference-cpu.json, made by the full command; a
 timing cannot be replayed, so the suite reports when the code it timed has
 changed (``timed_code``).
 """

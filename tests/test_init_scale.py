@@ -3,7 +3,7 @@
 The command runs here for a few dozen steps on the real data: the scaled
 initialization reaches the networks, BN makes the first losses independent of
 the scale, the networks learn, the files are written and resumed. The
-accuracy numbers live in docs/results/init-scale-cpu.json, produced by the
+accuracy numbers live in src/bnref/results/init-scale-cpu.json, produced by the
 full command and replayed by tests/test_replay.py.
 """
 

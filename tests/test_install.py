@@ -78,4 +78,4 @@ def test_the_default_destination_outside_a_checkout_is_bnref_results(installed, 
     assert done.returncode == 0, done.stderr
     assert files_under(tmp_path) == {"bnref-results/small-batch-cpu.json",
                                      "bnref-results/small-batch.svg"}
-    assert "docs/results" in run_bnref(["small-batch", "--help"], tmp_path, env).stdout
+    assert "src/bnref/results" in run_bnref(["small-batch", "--help"], tmp_path, env).stdout

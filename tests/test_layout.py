@@ -5,7 +5,7 @@
 * the library never imports the commands (``bnref.experiments``);
 * a faster layer changes only its ``function``, never ``forward``;
 * no Python file is much over 400 lines;
-* measured timings live in ``docs/results`` and on pages, not in docstrings.
+* measured timings live in ``src/bnref/results`` and on pages, not in docstrings.
 """
 
 from __future__ import annotations

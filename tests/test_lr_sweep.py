@@ -3,7 +3,7 @@
 The command runs here for a few dozen steps on the real data: the two arms
 start from the same weights and differ only by BN, the networks learn, the
 files are written and resumed. The accuracy numbers live in
-docs/results/lr-sweep-cpu.json, produced by the full command and replayed by
+src/bnref/results/lr-sweep-cpu.json, produced by the full command and replayed by
 tests/test_replay.py.
 """
 

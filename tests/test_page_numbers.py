@@ -1,7 +1,7 @@
 """Every measured number in a page's prose is backed by the page's own printed output.
 
 The project's rule is that a number on a page comes from a committed results file
-(``docs/results/*.json``), rendered by code. The code blocks keep to it: Sybil runs each
+(``src/bnref/results/*.json``), rendered by code. The code blocks keep to it: Sybil runs each
 page's ``python`` blocks and checks that they print exactly the ```` ```output ```` block
 after them, and the suite replays each results file. The prose does not run: the "At a
 glance" tables, the verdicts, the findings and the figure descriptions are typed by hand,

@@ -2,7 +2,7 @@
 
 The command runs here for a few steps on the real data: the two arms differ in
 BN's position only, the network learns in either, the files are written and
-resumed. The accuracy numbers live in docs/results/placement-cpu.json, made by
+resumed. The accuracy numbers live in src/bnref/results/placement-cpu.json, made by
 the full command and replayed by tests/test_replay.py.
 """
 

@@ -1,17 +1,20 @@
-"""Numbers that cannot go stale: every committed training-results file is replayed.
+"""Numbers that cannot go stale, on any machine: every committed training-results file is replayed.
 
-Each file under docs/results with a ``replay`` entry is re-run for its short
-prefix with the code as it is now (bnref.experiments.replay.check). Then two
-checks of the check itself: a deliberate change to the batch-normalization
-core makes a replay fail, and the same replay under another instruction set
-(``ATEN_CPU_CAPABILITY``, as on the other machines this project runs on)
-passes.
+Each shipped results file (src/bnref/results) with a ``replay`` entry is re-run
+for its short prefix, in float64 on one thread, with the code as it is now
+(bnref.experiments.replay.check). Then checks of the check itself: a deliberate
+change to the batch-normalization core makes a replay fail, naming the file and
+its command; the same replay under another kernel set (PyTorch's, oneDNN's and
+MKL's instruction sets lowered through their environment variables) passes; a
+replay entry computed in float32 is refused with the command that records it
+again; and ``python -m bnref replay`` checks and records.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -19,6 +22,7 @@ import pytest
 import torch
 
 from bnref import BatchNorm
+from bnref.__main__ import main
 from bnref.experiments import record, replay
 
 from results_support import RESULTS
@@ -78,16 +82,59 @@ def test_a_deliberate_change_to_the_core_fails_the_replay(fresh_file, monkeypatc
     assert len(problems) == 1
     assert "r.json" in problems[0] and "python -m bnref reproduce (test)" in problems[0]
     assert "no longer produces" in problems[0]
+    # how far the change moves the first loss that differs, against the tolerance
+    now, then = (float(x) for x in re.search(r"loss (\S+) now, (\S+) in the file",
+                                              problems[0]).groups())
+    assert abs(now - then) / abs(then) > 1e4 * replay.RTOL
 
 
-def test_another_instruction_set_passes_the_replay(fresh_file):
-    here = torch.backends.cpu.get_cpu_capability()
-    other = "avx2" if here == "AVX512" else "default"
-    code = ("import sys; from bnref.experiments import replay; "
+#: another kernel set than this machine's: PyTorch's own kernels without vectors, and
+#: oneDNN's and MKL's limited to SSE4 (each reads its own variable; without the last
+#: two, oneDNN and MKL would keep choosing from the CPU itself)
+OTHER_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                 "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+
+
+def test_another_kernel_set_passes_the_replay(fresh_file):
+    code = ("import sys, torch; from bnref.experiments import replay; "
+            "assert torch.backends.cpu.get_cpu_capability() == 'DEFAULT'; "
             "p = replay.check(sys.argv[1]); print('\\n'.join(p)); sys.exit(bool(p))")
     done = subprocess.run([sys.executable, "-c", code, str(fresh_file)], capture_output=True,
-                          text=True, env={**os.environ, "ATEN_CPU_CAPABILITY": other})
+                          text=True, env={**os.environ, **OTHER_KERNELS})
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_float32_replay_entry_is_refused_with_the_command_that_records_it_again(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"command": "python -m bnref x", "replay": {
+        "module": "bnref.experiments.reproduce", "steps": 1, "runs": []}}))
+    with pytest.raises(ValueError, match=r"computed in float32, which depends on the machine; "
+                       r"record it again in float64 with: python -m bnref replay --record old.json"):
+        replay.check(path)
+
+
+def test_the_replay_command_checks_and_records(fresh_file, tmp_path, capsys):
+    copy = tmp_path / "copy.json"
+    data = json.loads(fresh_file.read_text())
+    data["replay"]["runs"][0]["losses"][2] += 0.01
+    copy.write_text(json.dumps(data))
+    assert main(["replay", str(copy)]) == 1
+    assert "copy.json: differs" in capsys.readouterr().out
+    assert main(["replay", "--record", str(copy)]) == 0
+    assert main(["replay", str(copy)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "copy.json: ok"
+    assert json.loads(copy.read_text())["replay"]["runs"] == json.loads(
+        fresh_file.read_text())["replay"]["runs"]
+
+
+def test_every_shipped_results_file_is_in_the_package():
+    from bnref import results
+
+    assert results.folder() == RESULTS
+    assert results.names() == sorted(p.name for p in RESULTS.glob("*.json"))
+    with pytest.raises(FileNotFoundError, match="no shipped results file 'nope.json'; there are: "
+                       "ablation-cpu.json, "):
+        results.path("nope.json")
 
 
 def test_a_file_without_replay_data_is_refused(tmp_path):

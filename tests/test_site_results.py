@@ -1,4 +1,4 @@
-"""The site's own measurements (docs/results/lighthouse.json, written by ``bash .ci/lighthouse``)."""
+"""The site's own measurements (src/bnref/results/lighthouse.json, written by ``bash .ci/lighthouse``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The command runs here for a few steps on the real data: the mechanics (step
 counting, the learning-rate rule, the files written, resuming), not the
-accuracy. The accuracy numbers live in docs/results/small-batch-cpu.json,
+accuracy. The accuracy numbers live in src/bnref/results/small-batch-cpu.json,
 produced by the full command and replayed by tests/test_replay.py.
 """
 

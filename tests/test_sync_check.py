@@ -3,16 +3,15 @@
 ``python -m bnref sync-check`` runs bnref.SyncBatchNorm (and per-process
 bnref.BatchNorm) on two CPU processes (gloo), 5 + 3 samples, against
 bnref.BatchNorm on the whole batch in one process, and writes
-docs/results/sync-check-cpu.json; docs/reference/sync-bn.md prints that file.
+src/bnref/results/sync-check-cpu.json; docs/reference/sync-bn.md prints that file.
 Here the check runs again (two gloo processes, a few seconds), and:
 
 * every SyncBatchNorm difference is below the page's bound, 1e-5;
-* the committed file is what the code produces now, bit for bit, when this
-  machine has the file's instruction set and torch version and the checked code
-  has the file's hash (every process runs on one thread, so the numbers do not
-  change from run to run). On any machine, the file's ``replay`` entry (the
-  same differences) is held to the code within the replay's tolerance by
-  tests/test_replay.py, as every results file is;
+* the committed file meets the same claims, on any machine: its SyncBatchNorm
+  differences (float32 rounding, which depends on the kernels) are below the
+  bound, and its per-process ones are its float64 ``replay`` entry's (the
+  same check in float64, held to the code at 1e-9 by tests/test_replay.py, as
+  every results file is) to float32 precision;
 * the file's settings are the function's defaults;
 * the check can fail: per-process BN, which does not synchronize, is far above
   the bound (except for the beta gradient, the sum of dY, which no statistics
@@ -27,7 +26,7 @@ import pytest
 import torch
 
 from bnref.__main__ import main
-from bnref.experiments import pages, record, replay, sync_check
+from bnref.experiments import pages, replay, sync_check
 
 from results_support import RESULTS
 
@@ -37,21 +36,12 @@ BOUND = 1e-5   # the page's claim: every difference below 1e-5
 
 @pytest.fixture(scope="module")
 def fresh():
-    return sync_check.checked()  # once per process: the replay of the file uses it too
+    return sync_check.checked()  # float32, as the page's table; once per process
 
 
 @pytest.fixture(scope="module")
 def committed():
     return json.loads(COMMITTED.read_text(encoding="utf-8"))
-
-
-def same_setting(committed: dict) -> bool:
-    """Whether this run should reproduce the file bit for bit."""
-    here = record.machine()["cpu_capability"], torch.__version__, record.code_hash(
-        *committed["checked_code"]["modules"])
-    p = committed["provenance"]
-    return here == (p["machine"]["cpu_capability"], p["versions"]["torch"],
-                    committed["checked_code"]["hash"])
 
 
 def test_sync_batch_norm_is_within_the_bound(fresh):
@@ -60,24 +50,23 @@ def test_sync_batch_norm_is_within_the_bound(fresh):
 
 
 def test_the_committed_file_is_what_the_check_gives(fresh, committed):
+    """The file's float32 table against the check as it runs now, on any machine.
+
+    Its SyncBatchNorm differences are rounding (1e-7 here; another kernel set gives others):
+    they must meet the page's bound, as the fresh run's do. Its per-process differences are
+    statistics, not rounding: they must be the float64 replay's (which tests/test_replay.py
+    holds to the code at 1e-9) to float32 precision."""
     assert committed["config"] == fresh["settings"]
     assert committed["torch_sync_error"] == fresh["torch_sync_error"]
+    assert committed["replay"]["labels"] == list(sync_check.QUANTITIES)
     for layer, diffs in fresh["differences"].items():
         assert list(committed["differences"][layer]) == list(diffs)
-    # the replay entry holds the same numbers as the table the page prints
+    table = committed["differences"]
+    assert all(diff < BOUND for diff in table["sync"].values()), table["sync"]
     replayed = {entry["run"]["layer"]: entry["losses"] for entry in committed["replay"]["runs"]}
-    assert committed["replay"]["labels"] == list(sync_check.QUANTITIES)
-    assert replayed == {layer: list(diffs.values())
-                        for layer, diffs in committed["differences"].items()}
-    if not same_setting(committed):
-        return  # another machine or code: tests/test_replay.py holds the file within tolerance
-    problems = [f"{layer} {quantity}: file {then:.2e}, now {diffs[quantity]:.2e}"
-                for layer, diffs in fresh["differences"].items()
-                for quantity, then in committed["differences"][layer].items()
-                if diffs[quantity] != then]
-    assert not problems, (f"{COMMITTED.name} is stale (bit-for-bit comparison on a machine "
-                          f"like the file's); rerun `{committed['command']}`:\n"
-                          + "\n".join(problems))
+    assert all(diff < 1e-12 for diff in replayed["sync"]), replayed["sync"]  # float64 rounding
+    for quantity, float64 in zip(sync_check.QUANTITIES, replayed["bn"]):
+        assert table["bn"][quantity] == pytest.approx(float64, rel=1e-4, abs=BOUND), quantity
 
 
 def test_the_file_holds_the_defaults_and_its_provenance(committed):
@@ -112,9 +101,9 @@ def test_a_changed_difference_fails_the_replay_and_is_named(fresh, committed, tm
                                                             monkeypatch):
     import copy
 
-    changed = copy.deepcopy(fresh)
+    changed = copy.deepcopy(sync_check.checked(torch.float64))  # what the replay computes
     changed["differences"]["sync"]["moving_var"] = 0.48  # SyncBatchNorm stopped synchronizing
-    monkeypatch.setattr(sync_check, "checked", lambda: changed)
+    monkeypatch.setattr(sync_check, "checked", lambda dtype=torch.float32: changed)
     path = tmp_path / "sync-check.json"
     path.write_text(json.dumps(committed), encoding="utf-8")
     problems = replay.check(path)
@@ -125,14 +114,18 @@ def test_a_changed_difference_fails_the_replay_and_is_named(fresh, committed, tm
 
 def test_the_command_writes_the_file_and_the_page_prints_it(fresh, tmp_path, capsys,
                                                             monkeypatch):
-    monkeypatch.setattr(sync_check, "checked", lambda: fresh)  # the check ran above
+    float64 = sync_check.checked(torch.float64)  # what the replay entry holds
+    monkeypatch.setattr(sync_check, "checked",  # both ran above: the command spawns nothing
+                        lambda dtype=torch.float32: fresh if dtype == torch.float32 else float64)
     out = tmp_path / "sync.json"
     assert main(["sync-check", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["experiment"] == "sync-check" and data["config"]["sizes"] == [5, 3]
-    assert [entry["losses"] for entry in data["replay"]["runs"]] == [
-        list(fresh["differences"][layer].values()) for layer in sync_check.LAYERS]
+    assert data["differences"] == fresh["differences"]  # the table: float32
+    assert data["replay"]["dtype"] == "float64" and [
+        entry["losses"] for entry in data["replay"]["runs"]] == [
+        list(float64["differences"][layer].values()) for layer in sync_check.LAYERS]
     assert f"wrote {out}" in printed and "| moving variance |" in printed
     pages.sync_check_table(COMMITTED)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]

@@ -133,7 +133,7 @@ def _preload_fonts(html_text: str) -> str:
     reader sees moves (Lighthouse's layout shift on the performance page, all of it "web font
     loaded"). Where the first formula is further down, the fonts still arrive before the
     reader gets there, and a preload would only compete with the first paint (the chapter
-    page: the runs lazy-code-gzip and preload-fonts-gzip of docs/results/lighthouse.json).
+    page: the runs lazy-code-gzip and preload-fonts-gzip of src/bnref/results/lighthouse.json).
     """
     link = CSS_LINK.search(html_text)
     if link is None:

@@ -1,7 +1,7 @@
 """MkDocs hook: a page paints before its scripts run, and loads figures when they are near.
 
 Three changes to every written page, for the chapter page's Lighthouse budget
-(``.ci/lighthouse``, ``docs/results/lighthouse.json``):
+(``.ci/lighthouse``, ``src/bnref/results/lighthouse.json``):
 
 * **Images load when scrolled near.** Every ``<img>`` in a page's content that
   does not say otherwise gets ``loading="lazy"`` and ``decoding="async"``: the

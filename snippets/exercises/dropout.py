@@ -1,6 +1,6 @@
 # Exercise 6: dropout beside BN (python -m bnref dropout), read from its committed results.
 from bnref.experiments import pages
-from bnref.experiments.record import results_dir
+from bnref import results
 
-dropout = results_dir() / "dropout-cpu.json"  # docs/results of this checkout
+dropout = results.path("dropout-cpu.json")
 pages.dropout_table(dropout)

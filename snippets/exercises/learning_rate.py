@@ -1,6 +1,6 @@
 # Exercise 2: the learning-rate sweep (python -m bnref lr-sweep), read from its committed results.
 from bnref.experiments import pages
-from bnref.experiments.record import results_dir
+from bnref import results
 
-sweep = results_dir() / "lr-sweep-cpu.json"  # docs/results of this checkout
+sweep = results.path("lr-sweep-cpu.json")
 pages.lr_sweep_summary(sweep)

@@ -1,8 +1,9 @@
-# The ddp command's committed results (docs/results/ddp-cpu.json).
+# The ddp command's committed results (src/bnref/results/ddp-cpu.json).
 # --8<-- [start:table]
-from bnref.experiments import pages, record
+from bnref import results
+from bnref.experiments import pages
 
-path = record.results_dir() / "ddp-cpu.json"  # docs/results of this checkout
+path = results.path("ddp-cpu.json")
 pages.describe(path)
 pages.ddp_table(path)
 # --8<-- [end:table]

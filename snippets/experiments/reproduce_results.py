@@ -1,11 +1,10 @@
 """The results page's numbers, read from the committed results of `python -m bnref reproduce`."""
 # --8<-- [start:describe]
 from bnref.experiments import pages
-from bnref.experiments.record import results_dir
+from bnref import results
 
-RESULTS = results_dir()  # docs/results of this checkout
 
-cpu_run = RESULTS / "reproduce-cpu.json"
+cpu_run = results.path("reproduce-cpu.json")
 pages.describe(cpu_run)
 # --8<-- [end:describe]
 
@@ -27,16 +26,15 @@ pages.gamma_beta(cpu_run, "lenet_bn")
 
 # --8<-- [start:throughput]
 from bnref.experiments import pages
-from bnref.experiments.record import results_dir
+from bnref import results
 
-RESULTS = results_dir()  # docs/results of this checkout
-pages.describe(RESULTS / "throughput-cpu.json")
-pages.throughput_table(RESULTS / "throughput-cpu.json")
+pages.describe(results.path("throughput-cpu.json"))
+pages.throughput_table(results.path("throughput-cpu.json"))
 # --8<-- [end:throughput]
 
 # --8<-- [start:fused]
-# continues the blocks above (pages, RESULTS, cpu_run)
-fused_run = RESULTS / "reproduce-cpu-fused.json"
+# continues the blocks above (pages, results, cpu_run)
+fused_run = results.path("reproduce-cpu-fused.json")
 pages.describe(fused_run)
 pages.summary_table(fused_run)
 pages.reached_note_accuracy(fused_run)
@@ -44,7 +42,7 @@ pages.reached_note_accuracy(cpu_run)
 # --8<-- [end:fused]
 
 # --8<-- [start:gpu]
-# continues the blocks above (RESULTS)
-print(sorted(p.name for p in RESULTS.glob("reproduce-*.json")))
-print(sorted(p.name for p in RESULTS.glob("throughput-*.json")))
+# continues the blocks above (results)
+print([name for name in results.names() if name.startswith("reproduce-")])
+print([name for name in results.names() if name.startswith("throughput-")])
 # --8<-- [end:gpu]

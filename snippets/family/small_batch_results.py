@@ -1,8 +1,9 @@
-# The small-batch experiment's committed results (docs/results/small-batch-cpu.json).
+# The small-batch experiment's committed results (src/bnref/results/small-batch-cpu.json).
 # --8<-- [start:describe]
+from bnref import results
 from bnref.experiments import pages, record
 
-path = record.results_dir() / "small-batch-cpu.json"  # docs/results of this checkout
+path = results.path("small-batch-cpu.json")
 pages.describe(path)
 report = record.load(path)
 config = report["config"]

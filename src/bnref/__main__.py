@@ -28,6 +28,7 @@ COMMANDS = {
     "ablation": "bnref.experiments.ablation",
     "ddp": "bnref.experiments.ddp",
     "sync-check": "bnref.experiments.sync_check",
+    "replay": "bnref.experiments.replay",
 }
 
 

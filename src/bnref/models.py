@@ -22,12 +22,13 @@ BatchNorm layer's scale, as in the note.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from bnref.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 
 __all__ = ["lenet", "lenet_bn", "lenet_bn_concise", "lenet_bn_with", "lenet_norm", "lenet_variant",
-           "BN_IMPLS", "NORM_KINDS"]
+           "ReproducibleDropout", "BN_IMPLS", "NORM_KINDS"]
 
 #: the kinds :func:`lenet_norm` accepts, with their long names
 NORM_KINDS = {"bn": "BatchNorm", "ln": "LayerNorm", "in": "InstanceNorm", "gn": "GroupNorm"}
@@ -177,6 +178,40 @@ BN_AT = ("all", "conv", "fc", "none")
 DROPOUT_AT = ("hidden", "classifier")
 
 
+class ReproducibleDropout(nn.Dropout):
+    """``nn.Dropout`` whose masks depend on the seed only, not on which CPU draws them.
+
+    On the CPU, ``nn.Dropout`` draws its mask with ``bernoulli_(1 - p)``, and a PyTorch
+    built with MKL draws it with MKL's generator on Intel CPUs and with its own on every
+    other CPU (``bernoulli_scalar_kernel`` in ``aten/src/ATen/native/cpu/DistributionKernels.cpp``):
+    the same seed gives one mask on an Intel CPU and another on an AMD one. This layer
+    keeps an element where ``torch.rand(..., dtype=torch.float64) < 1 - p``: PyTorch's own
+    generator, one float64 draw per element in order, on every CPU. That is the draw and the
+    comparison of PyTorch's own path, so on a CPU that is not Intel's the masks, outputs and
+    gradients are ``nn.Dropout``'s bit for bit (``tests/test_dropout.py``). Kept elements are
+    scaled by ``1 / (1 - p)``, as ``nn.Dropout`` scales them; in evaluation mode it does
+    nothing. On a GPU the masks are valid but not ``nn.Dropout``'s.
+
+    Examples:
+        >>> import torch
+        >>> drop = ReproducibleDropout(0.5)
+        >>> _ = torch.manual_seed(0)
+        >>> drop(torch.ones(8))
+        tensor([0., 0., 2., 0., 0., 0., 2., 2.])
+        >>> drop.eval()(torch.ones(3))
+        tensor([1., 1., 1.])
+    """
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return X
+        if self.p == 1:
+            return X.mul_(0) if self.inplace else X * 0
+        keep = torch.rand(X.shape, dtype=torch.float64, device=X.device) < 1 - self.p
+        noise = keep.to(X.dtype).div_(1 - self.p)
+        return X.mul_(noise) if self.inplace else X * noise
+
+
 def lenet_variant(*, bn: str = "all", activation: str = "sigmoid", placement: str = "before",
                   dropout: float = 0.0, dropout_at: str = "hidden",
                   norm_layer=None) -> nn.Sequential:
@@ -195,7 +230,8 @@ def lenet_variant(*, bn: str = "all", activation: str = "sigmoid", placement: st
         activation: ``"sigmoid"`` (the note's) or ``"relu"``.
         placement: ``"before"`` the activation (the note's: conv → BN →
             activation) or ``"after"`` it (conv → activation → BN).
-        dropout: the probability of ``nn.Dropout`` (0: none).
+        dropout: the probability of dropout (0: none), drawn by
+            :class:`ReproducibleDropout` (the same masks on every CPU).
         dropout_at: ``"hidden"``: before each hidden linear layer (they feed
             BN); ``"classifier"``: before the last linear layer only.
         norm_layer: the batch-normalization class, called as
@@ -234,7 +270,7 @@ def lenet_variant(*, bn: str = "all", activation: str = "sigmoid", placement: st
         return [layer, bn_layer, act()] if placement == "before" else [layer, act(), bn_layer]
 
     def drop(where):
-        return [nn.Dropout(dropout)] if dropout and dropout_at == where else []
+        return [ReproducibleDropout(dropout)] if dropout and dropout_at == where else []
 
     conv_bn, fc_bn = bn in ("all", "conv"), bn in ("all", "fc")
     return nn.Sequential(

@@ -55,19 +55,27 @@ def evaluate_accuracy_gpu(
 
     ``max_batches`` scores only the first batches (smoke runs); ``None`` scores all.
     """
+    dtype = None
     if isinstance(net, nn.Module):
         net.eval()
         if device is None:
             device = next(iter(net.parameters())).device
+        dtype = _floating_dtype(net)
     correct = total = 0.0
     with torch.no_grad():
         for i, (X, y) in enumerate(data_iter):
             if max_batches is not None and i >= max_batches:
                 break
-            X, y = X.to(device), y.to(device)
+            X, y = X.to(device, dtype), y.to(device)
             correct += accuracy(net(X), y)
             total += y.numel()
     return correct / total
+
+
+def _floating_dtype(net: nn.Module) -> torch.dtype | None:
+    """The dtype of ``net``'s first floating-point parameter (``None`` if it has none): the
+    dtype :func:`fit` and :func:`evaluate_accuracy_gpu` give each minibatch."""
+    return next((p.dtype for p in net.parameters() if p.is_floating_point()), None)
 
 
 def init_weights(m: nn.Module) -> None:
@@ -142,7 +150,8 @@ def fit(
     Args:
         net: the model, trained in place; ``init`` is applied to it first.
         train_iter, test_iter: iterables of ``(X, y)`` minibatches;
-            ``test_iter`` may be ``None`` (no evaluation).
+            ``test_iter`` may be ``None`` (no evaluation). Each ``X`` is given the
+            dtype of the model's parameters (a float64 model trains on float64 data).
         lr: SGD learning rate.
         epochs: passes over ``train_iter``; ``None`` with ``max_steps``: as
             many passes as the step budget needs.
@@ -178,6 +187,7 @@ def fit(
     if init is not None:
         net.apply(init)
     net.to(device)
+    dtype = _floating_dtype(net)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     loss = nn.CrossEntropyLoss()
     history = History(device=str(device))
@@ -209,7 +219,7 @@ def fit(
             _sync(device)
             start = time.perf_counter()
             optimizer.zero_grad()
-            X, y = X.to(device), y.to(device)
+            X, y = X.to(device, dtype), y.to(device)
             y_hat = net(X)
             l = loss(y_hat, y)
             l.backward()

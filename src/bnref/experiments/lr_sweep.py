@@ -164,7 +164,7 @@ def replay_losses(run: dict, steps: int) -> list[float]:
     ``init_scale`` if given), on the CPU: what the test suite replays."""
     _, history = train_one(run["activation"], run["arm"], run["lr"], run["seed"], epochs=None,
                            max_steps=steps, init_scale=run.get("init_scale", 1.0),
-                           record_losses=steps)
+                           record_losses=steps, eval_images=TEST_BATCH)  # the losses only
     return history.step_losses
 
 

@@ -17,9 +17,10 @@ runs of one file may come from several invocations, even several machines.
 
 Where files go (:func:`results_dir`): inside a checkout of the project
 (a folder with ``mkdocs.yml`` and ``src/bnref``, found from the current
-folder upwards) the commands write the site's ``docs/results/`` and
-``docs/figures/``; anywhere else ``./bnref-results/``. ``--out`` overrides
-both. Nothing is ever written next to the installed package.
+folder upwards) the commands write the shipped results, ``src/bnref/results/``
+(:mod:`bnref.results`), and the site's ``docs/figures/``; anywhere else
+``./bnref-results/``. ``--out`` overrides both. Nothing is ever written next
+to an installed package.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["Record", "add_run_options", "checkout_root", "results_dir", "figures_dir", "machine", "versions",
-           "git_commit", "command_line", "provenance", "load", "code_hash"]
+           "git_commit", "command_line", "provenance", "load", "write_json", "code_hash"]
 
 
 def checkout_root(start: str | os.PathLike | None = None) -> Path | None:
@@ -51,9 +52,10 @@ def checkout_root(start: str | os.PathLike | None = None) -> Path | None:
 
 
 def results_dir() -> Path:
-    """``docs/results`` of the checkout we are in, else ``./bnref-results``."""
+    """Where the commands write: ``src/bnref/results`` of the checkout we are in (the files the
+    package ships, :mod:`bnref.results`), else ``./bnref-results``."""
     root = checkout_root()
-    return root / "docs" / "results" if root else Path.cwd() / "bnref-results"
+    return root / "src" / "bnref" / "results" if root else Path.cwd() / "bnref-results"
 
 
 def figures_dir() -> Path:
@@ -62,8 +64,8 @@ def figures_dir() -> Path:
     return root / "docs" / "figures" if root else Path.cwd() / "bnref-results"
 
 
-WHERE_HELP = ("Inside a checkout of the project the default is the site's docs/results "
-              "(figures: docs/figures); anywhere else ./bnref-results/.")
+WHERE_HELP = ("Inside a checkout of the project the default is the shipped results, "
+              "src/bnref/results (figures: docs/figures); anywhere else ./bnref-results/.")
 
 
 def add_run_options(parser, name: str, *, figure: bool = True) -> None:
@@ -173,7 +175,7 @@ def load(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(
             f"no results file at {path}; the commands write it (python -m bnref --help), "
-            f"and a checkout of the project has the committed ones under docs/results/")
+            f"and the committed ones ship with the package: bnref.results.path(name)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -255,7 +257,13 @@ class Record:
         self.data["provenance"] = provenance(self.device)
         self.data["wall_seconds"] = round(
             self._previous_wall + time.perf_counter() - self._began, 1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(self.path)  # atomic: an interrupted write never leaves half a file
+        write_json(self.path, self.data)
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write a results file atomically: an interrupted write never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)

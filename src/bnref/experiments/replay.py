@@ -1,30 +1,46 @@
-"""Numbers that cannot go stale: replay a short prefix of a results file's runs.
+"""Numbers that cannot go stale, on any machine: replay a short prefix of a results file's runs.
 
 A results file of training runs carries, under ``replay``, the settings of a
-few of its runs (one seed each) and the loss of each of their first steps,
-computed on one thread on the CPU. :func:`check` recomputes those losses with
-the code as it is now, through the same experiment's ``replay_losses`` and the
-one training loop (:func:`bnref.d2l.train.fit`), and compares. The test suite
-runs :func:`check` on every committed file (``tests/test_replay.py``): a file
-whose numbers the code no longer produces fails, with the command that makes
-it again.
+few of its runs (one seed each) and the loss of each of their first steps.
+Those losses are not the float32 numbers of the runs: they are the same runs
+(same seed, initialization, data order, dropout masks) recomputed in
+**float64, on one thread** (:func:`reference_arithmetic`). :func:`check`
+recomputes them with the code as it is now, through the experiment's
+``replay_losses`` and the one training loop (:func:`bnref.d2l.train.fit`), and
+compares them at a tolerance near float64 rounding. The test suite runs
+:func:`check` on every committed file (``tests/test_replay.py``): a file whose
+numbers the code no longer produces fails, with the command that makes it again.
 
-The tolerance absorbs what differs between machines (the vector instruction
-set changes how float32 sums are rounded) but not a change of the arithmetic:
-the suite shows both (``tests/test_replay.py``). SGD at the note's learning
-rate amplifies a rounding difference step after step, so the prefix is short:
-LeNet-BN's losses under AVX2 and AVX-512 kernels agree to about 1e-5 (relative)
-for the first 6 steps and drift to 1e-3 by step 30; BN at batch 2 amplifies it
-much faster, so the small-batch file replays its largest batch.
+Why float64: the CPU decides how float32 sums are split into vector lanes
+(AVX2 or AVX-512 in PyTorch's kernels; MKL and oneDNN choose their own from
+the CPU itself), and SGD at the note's learning rates amplifies the last-bit
+differences step after step: after 6 steps float32 losses differ by up to
+3e-4 (relative) between an AVX2 and an AVX-512 machine. Rounding in float64 is
+2^29 times finer: measured with every kernel set this project can select
+(PyTorch's ``ATEN_CPU_CAPABILITY``, oneDNN's ``ONEDNN_MAX_CPU_ISA``, MKL's
+``MKL_ENABLE_INSTRUCTIONS``: AVX-512, AVX2, and the non-vectorized default with
+SSE4.1/SSE4.2), the replayed losses of every committed file agree within
+3e-12 (relative). The tolerance, :data:`RTOL` = 1e-9, leaves a margin of
+several hundred above that, and sits far below a change of the arithmetic: the
+batch variance divided by m - 1 instead of m moves a loss by 1e-3
+(``tests/test_replay.py`` shows both). What a run draws at random is drawn the
+same way on every CPU: PyTorch's own generator for the initialization, the data
+order and the noise, and :class:`bnref.models.ReproducibleDropout` for the
+dropout masks (``nn.Dropout`` draws them with MKL on Intel CPUs only).
 
 Timing files cannot be replayed. They record ``code_hash``, a hash of the
 source of the code they timed (:func:`bnref.experiments.record.code_hash`);
 :func:`stale_timings` lists those whose code has changed since, and the suite
 reports them without failing.
+
+``python -m bnref replay`` checks the shipped results on this machine;
+``--record`` writes the replay entries again (after a change that moves only
+the float64 fingerprint, never the float32 numbers the pages print).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import math
@@ -34,16 +50,19 @@ import torch
 
 from bnref.experiments import record
 
-__all__ = ["RTOL", "ATOL", "replay_record", "check", "stale_timings", "one_thread"]
+__all__ = ["DTYPE", "RTOL", "ATOL", "reference_arithmetic", "one_thread", "replay_record",
+           "check", "rerecord", "stale_timings", "configure", "run"]
 
-#: relative and absolute tolerance on each replayed loss
-RTOL, ATOL = 1e-4, 1e-6
+#: the dtype every replay computes in
+DTYPE = torch.float64
+#: relative and absolute tolerance on each replayed number
+RTOL, ATOL = 1e-9, 1e-12
 
 
 @contextlib.contextmanager
 def one_thread():
     """Run the block on one torch thread (the order of float sums then depends only on the
-    instruction set, not on how the work was split)."""
+    kernels, not on how the work was split between threads)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -52,38 +71,63 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def reference_arithmetic():
+    """The replay's arithmetic for the block: one torch thread, and float64 as torch's default
+    dtype, so that the models an experiment builds inside it are float64 (and
+    :func:`bnref.d2l.train.fit` gives them float64 minibatches)."""
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(DTYPE)
+    try:
+        with one_thread():
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
+
+
 def replay_record(module: str, specs: list[dict], steps: int,
                   labels: list[str] | None = None) -> dict:
     """The ``replay`` entry of a results file: for each run ``spec``, its first ``steps`` losses
-    computed now by ``module.replay_losses(spec, steps)`` on one thread.
+    computed now by ``module.replay_losses(spec, steps)`` under :func:`reference_arithmetic`.
 
     A file whose replayed numbers are not per-step losses names them in ``labels`` (one per
     number), and a failed replay says which one differs."""
+    if labels is not None and len(labels) != steps:
+        raise ValueError(f"{len(labels)} labels for {steps} replayed numbers")
     mod = importlib.import_module(module)
-    with one_thread():
+    with reference_arithmetic():
         runs = [{"run": spec, "losses": mod.replay_losses(spec, steps)} for spec in specs]
-    entry = {"module": module, "steps": steps, "threads": 1, "rtol": RTOL, "atol": ATOL,
-             "machine": record.machine("cpu"), "commit": record.git_commit(), "runs": runs}
+    entry = {"module": module, "steps": steps, "dtype": str(DTYPE).removeprefix("torch."),
+             "threads": 1, "rtol": RTOL, "atol": ATOL, "machine": record.machine("cpu"),
+             "commit": record.git_commit(), "runs": runs}
     if labels is not None:
-        if len(labels) != steps:
-            raise ValueError(f"{len(labels)} labels for {steps} replayed numbers")
         entry["labels"] = list(labels)
     return entry
 
 
-def check(path: str | Path) -> list[str]:
-    """Replay a results file; return what differs (empty when every loss is within tolerance).
-
-    Raises ``ValueError`` for a training-results file without replay data.
-    """
-    path = Path(path)
-    data = record.load(path)
+def _replay_entry(path: Path, data: dict) -> dict:
     replay = data.get("replay")
     if not replay:
         raise ValueError(f"{path} has no 'replay' entry: rerun `{data.get('command')}`")
+    if replay.get("dtype") != str(DTYPE).removeprefix("torch."):
+        raise ValueError(
+            f"{path}: its replay entry was computed in {replay.get('dtype', 'float32')}, which "
+            f"depends on the machine; record it again in float64 with: "
+            f"python -m bnref replay --record {path.name}")
+    return replay
+
+
+def check(path: str | Path) -> list[str]:
+    """Replay a results file; return what differs (empty when every number is within tolerance).
+
+    Raises ``ValueError`` for a file without replay data, or with replay data not in float64.
+    """
+    path = Path(path)
+    data = record.load(path)
+    replay = _replay_entry(path, data)
     mod = importlib.import_module(replay["module"])
     problems = []
-    with one_thread():
+    with reference_arithmetic():
         for entry in replay["runs"]:
             now = mod.replay_losses(entry["run"], replay["steps"])
             for step, (then, new) in enumerate(zip(entry["losses"], now), start=1):
@@ -91,11 +135,23 @@ def check(path: str | Path) -> list[str]:
                     what = replay["labels"][step - 1] if "labels" in replay else f"step {step} loss"
                     problems.append(
                         f"{path.name}: run {entry['run']}: {what} {new!r} now, "
-                        f"{then!r} in the file (tolerance rel {RTOL}, abs {ATOL}). The code "
-                        f"no longer produces this file's numbers; make it again with: "
+                        f"{then!r} in the file (float64; tolerance rel {RTOL}, abs {ATOL}). The "
+                        f"code no longer produces this file's numbers; make it again with: "
                         f"{data.get('command')}")
                     break
     return problems
+
+
+def rerecord(path: str | Path) -> None:
+    """Compute a file's replay entry again (same module, runs, steps and labels) and write it."""
+    path = Path(path)
+    data = record.load(path)
+    old = data.get("replay")
+    if not old:
+        raise ValueError(f"{path} has no 'replay' entry to record again")
+    data["replay"] = replay_record(old["module"], [e["run"] for e in old["runs"]], old["steps"],
+                                   old.get("labels"))
+    record.write_json(path, data)
 
 
 def stale_timings(folder: str | Path) -> list[str]:
@@ -113,3 +169,27 @@ def stale_timings(folder: str | Path) -> list[str]:
             stale.append(f"{path.name}: the code it timed ({', '.join(timed['modules'])}) has "
                          f"changed since; rerun `{data.get('command')}`")
     return stale
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", type=Path,
+                        help="results files (default: every shipped file with a replay entry)")
+    parser.add_argument("--record", action="store_true",
+                        help="compute the replay entries again and write them into the files, "
+                        "instead of checking them")
+
+
+def run(args) -> int:
+    from bnref import results
+
+    files = args.files or [p for p in results.paths() if "replay" in record.load(p)]
+    failed = 0
+    for path in files:
+        if args.record:
+            rerecord(path)
+            print(f"{path.name}: replay entry recorded")
+            continue
+        problems = check(path)
+        failed += bool(problems)
+        print(f"{path.name}: " + ("\n  ".join(["differs", *problems]) if problems else "ok"))
+    return 1 if failed else 0

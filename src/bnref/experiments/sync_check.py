@@ -14,18 +14,17 @@ inputs, so a rerun on the same machine gives the same numbers.
 
 Writes ``sync-check-cpu.json`` (the settings, the differences, the error
 ``torch.nn.SyncBatchNorm`` raises in training on CPU tensors, a hash of the
-checked code, the provenance, and a ``replay`` entry: the same differences,
+checked code, the provenance, and a ``replay`` entry: the same differences computed in float64,
 which :func:`bnref.experiments.replay.check` recomputes through
 :func:`replay_losses`, as it does for every results file; ``tests/test_replay.py``
-holds the file to the code within the replay's tolerance and
-``tests/test_sync_check.py`` bit for bit on a machine like the file's). A few
-seconds.
+holds the file to the code in float64 at the replay's tolerance, and
+``tests/test_sync_check.py`` holds the printed float32 table to the same claims
+on any machine). A few seconds.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from pathlib import Path
@@ -52,10 +51,12 @@ def _layer(name: str):
     return {"sync": SyncBatchNorm, "bn": BatchNorm}[name]
 
 
-def batch(shape: tuple = (8, 3, 4, 4), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(shape: tuple = (8, 3, 4, 4), seed: int = 0,
+          dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """The inputs ``X`` (mean 1, std 3) and the output gradients ``dY`` of the check."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g) * 3 + 1, torch.randn(shape, generator=g)
+    return (torch.randn(shape, generator=g, dtype=dtype) * 3 + 1,
+            torch.randn(shape, generator=g, dtype=dtype))
 
 
 def one_process(X: torch.Tensor, dY: torch.Tensor, module=None, steps: int = 2) -> dict:
@@ -63,9 +64,9 @@ def one_process(X: torch.Tensor, dY: torch.Tensor, module=None, steps: int = 2) 
     ``steps`` training steps with ``sum(Y * dY)`` as loss, then one evaluation pass.
 
     Returns ``Y``, ``dX``, ``dgamma``, ``dbeta`` (last training step), ``moving_mean``,
-    ``moving_var`` and ``Y_eval``.
+    ``moving_var`` and ``Y_eval``. The layer computes in ``X``'s dtype.
     """
-    bn = (module or _layer("bn"))(X.shape[1], num_dims=X.dim())
+    bn = (module or _layer("bn"))(X.shape[1], num_dims=X.dim()).to(X.dtype)
     for _ in range(steps):
         bn.zero_grad()
         x = X.clone().requires_grad_()
@@ -145,14 +146,14 @@ def differences(ranks: list[dict], ref: dict) -> dict:
 
 
 def compare_split(shape: tuple = (8, 3, 4, 4), sizes: tuple = (5, 3), steps: int = 2,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, dtype: torch.dtype = torch.float32) -> dict:
     """The check: ``bnref.SyncBatchNorm`` and per-process ``bnref.BatchNorm`` on
     ``len(sizes)`` processes against ``bnref.BatchNorm`` on the whole batch in one process.
 
     Returns ``settings``, ``differences`` (``{"sync": {quantity: max abs diff}, "bn": ...}``)
-    and ``torch_sync_error`` (process 0's).
+    and ``torch_sync_error`` (process 0's). Everything computes in ``dtype``.
     """
-    X, dY = batch(shape, seed)
+    X, dY = batch(shape, seed, dtype)
     runs = split_run(X, dY, len(sizes), list(sizes), steps, LAYERS)
     with replay.one_thread():
         ref = one_process(X, dY, steps=steps)
@@ -165,16 +166,17 @@ def compare_split(shape: tuple = (8, 3, 4, 4), sizes: tuple = (5, 3), steps: int
 
 
 @functools.cache
-def checked() -> dict:
-    """:func:`compare_split` with its defaults, run once per process (the command and the
-    replay of its file both need it; it spawns two processes)."""
-    return compare_split()
+def checked(dtype: torch.dtype = torch.float32) -> dict:
+    """:func:`compare_split` with its defaults in ``dtype``, run once per process and dtype
+    (the command, its tests and the replay of its file need it; it spawns two processes)."""
+    return compare_split(dtype=dtype)
 
 
 def replay_losses(spec: dict, steps: int) -> list[float]:
     """The file's replayed numbers for ``spec["layer"]`` (``"sync"`` or ``"bn"``): the first
-    ``steps`` of its differences, in the order of :data:`QUANTITIES` (the replay's labels)."""
-    diffs = checked()["differences"][spec["layer"]]
+    ``steps`` of its differences, in the order of :data:`QUANTITIES` (the replay's labels),
+    computed in torch's default dtype (float64 under the replay)."""
+    diffs = checked(torch.get_default_dtype())["differences"][spec["layer"]]
     return [diffs[q] for q in QUANTITIES[:steps]]
 
 
@@ -196,10 +198,10 @@ def run(args) -> int:
                              "hash": record.code_hash(*CHECKED_MODULES)},
             "provenance": record.provenance("cpu"),
             "wall_seconds": round(time.perf_counter() - began, 1),
-            "replay": replay.replay_record("bnref.experiments.sync_check", [{"layer": layer} for layer in LAYERS],
+            "replay": replay.replay_record("bnref.experiments.sync_check",
+                                           [{"layer": layer} for layer in LAYERS],
                                            len(QUANTITIES), labels=list(QUANTITIES))}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    record.write_json(out, data)
     print(f"wrote {out} ({data['wall_seconds']} s)")
     from bnref.experiments import pages
 

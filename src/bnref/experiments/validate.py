@@ -1,6 +1,6 @@
 """Time the full test suite and the strict site build (run inside a checkout).
 
-    python -m bnref validate      # writes docs/results/bench-validation.json
+    python -m bnref validate      # writes src/bnref/results/bench-validation.json
 
 The page shows the file with :func:`bnref.experiments.pages.validation_table`.
 """

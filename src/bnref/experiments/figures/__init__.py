@@ -65,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "checkout, else ./bnref-results)")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where the results files are (reproduce-cpu.json and the "
-                        "experiments' files; default: docs/results inside a checkout, "
+                        "experiments' files; default: src/bnref/results inside a checkout, "
                         "else ./bnref-results)")
     parser.add_argument("--activation-steps", type=int, default=235,
                         help="training steps before drawing activations.svg (default: 235, one epoch)")

@@ -1,7 +1,7 @@
 """Printers for the site's pages, in one place: every number a page shows comes from a results
 file, through a function here.
 
-Each takes the path of a results file explicitly (the committed ones are under ``docs/results/``
+Each takes the path of a results file explicitly (the committed ones are under ``src/bnref/results/``
 of a checkout, :func:`bnref.experiments.record.results_dir`) and prints what the page shows;
 the test suite runs the pages and compares their output. One module per family of files:
 

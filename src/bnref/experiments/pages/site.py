@@ -1,4 +1,4 @@
-"""Printer for the site's own measurements: ``bash .ci/lighthouse`` (docs/results/lighthouse.json)."""
+"""Printer for the site's own measurements: ``bash .ci/lighthouse`` (src/bnref/results/lighthouse.json)."""
 
 from __future__ import annotations
 
