@@ -53,10 +53,14 @@ def _layer(name: str):
 
 def batch(shape: tuple = (8, 3, 4, 4), seed: int = 0,
           dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """The inputs ``X`` (mean 1, std 3) and the output gradients ``dY`` of the check."""
+    """The inputs ``X`` (mean 1, std 3) and the output gradients ``dY`` of the check, in ``dtype``.
+
+    Drawn in float64 and then rounded to ``dtype``: PyTorch draws float32 normal numbers
+    with vector code that depends on the instruction set, float64 ones with the same scalar
+    code everywhere, so every machine, and the float64 replay, checks the same batch."""
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(shape, generator=g, dtype=dtype) * 3 + 1,
-            torch.randn(shape, generator=g, dtype=dtype))
+    X = torch.randn(shape, generator=g, dtype=torch.float64) * 3 + 1
+    return X.to(dtype), torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
 
 
 def one_process(X: torch.Tensor, dY: torch.Tensor, module=None, steps: int = 2) -> dict:
