@@ -119,8 +119,8 @@ def versions() -> dict:
 
 @functools.cache
 def git_commit() -> str | None:
-    """The checkout's commit (``+dirty-src`` if tracked files under ``src/`` have changes), or
-    ``None`` outside one.
+    """The checkout's commit (``+dirty-src`` if tracked code under ``src/`` has changes; the
+    results files of ``src/bnref/results`` do not count), or ``None`` outside one.
 
     Read once per process, at its first call: the code a command runs is the
     code it imported, whatever is committed while it runs.
@@ -131,8 +131,9 @@ def git_commit() -> str | None:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"], cwd=root,
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "src", ":(exclude)src/bnref/results"],  # code, not results
+                               cwd=root, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty-src" if dirty else "")
