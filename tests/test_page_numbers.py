@@ -542,6 +542,8 @@ PAGES: dict[str, Rules] = {
                     "the tests' bounds: tests/test_sync_check.py, every synchronized "
                     "difference below 1e-5, every per-process BN one but the beta grad's "
                     "above 1e-2"),
+            Allowed(r"容差|tolerance", ("1e-9",),
+                    "the replay's relative tolerance, bnref.experiments.replay.RTOL"),
         ]),
     "docs/reference/performance.md": Rules(
         # the earlier machines, named with their dates: the AMD EPYC with AVX2 only

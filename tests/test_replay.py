@@ -85,7 +85,7 @@ def test_a_deliberate_change_to_the_core_fails_the_replay(fresh_file, monkeypatc
     # how far the change moves the first loss that differs, against the tolerance
     now, then = (float(x) for x in re.search(r"loss (\S+) now, (\S+) in the file",
                                               problems[0]).groups())
-    assert abs(now - then) / abs(then) > 1e4 * replay.RTOL
+    assert abs(now - then) / abs(then) > 1e3 * replay.RTOL  # measured: 1e-5 at step 1
 
 
 #: another kernel set than this machine's: PyTorch's own kernels without vectors, and

@@ -21,9 +21,9 @@ differences step after step: after 6 steps float32 losses differ by up to
 ``MKL_ENABLE_INSTRUCTIONS``: AVX-512, AVX2, and the non-vectorized default with
 SSE4.1/SSE4.2), the replayed losses of every committed file agree within
 3e-12 (relative). The tolerance, :data:`RTOL` = 1e-9, leaves a margin of
-several hundred above that, and sits far below a change of the arithmetic: the
-batch variance divided by m - 1 instead of m moves a loss by 1e-3
-(``tests/test_replay.py`` shows both). What a run draws at random is drawn the
+several hundred above that, and ten thousand times below a small change of the
+arithmetic: the batch variance divided by m - 1 instead of m moves LeNet-BN's
+first loss by 1e-5 (``tests/test_replay.py`` shows both). What a run draws at random is drawn the
 same way on every CPU: PyTorch's own generator for the initialization, the data
 order and the noise, and :class:`bnref.models.ReproducibleDropout` for the
 dropout masks (``nn.Dropout`` draws them with MKL on Intel CPUs only).
