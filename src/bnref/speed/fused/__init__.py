@@ -103,14 +103,29 @@ _ISA_FLAGS = {
 def load():
     """Build (once per machine) and load the fused kernels; returns ``torch.ops.bnref_fused``.
 
+    The build is named by the instruction set and a hash of the source, and compiles a copy
+    of the source kept beside it in torch's extension cache: every copy of bnref with the
+    same ``fused.cpp`` (a checkout, ``pip install`` in a virtual environment, a test's
+    temporary install) loads one build, and a changed source gets a build of its own. (Built
+    from each copy's own path, the same name would be rebuilt whenever another copy loaded.)
+
     Raises ``RuntimeError`` with the compiler's message when the build fails.
     """
+    import hashlib
+
     from torch.utils import cpp_extension
 
     isa = torch.backends.cpu.get_cpu_capability()
+    code = SOURCE.read_bytes()
+    name = f"bnref_fused_{isa.lower()}_{hashlib.sha256(code).hexdigest()[:12]}"
+    source = Path(cpp_extension._get_build_directory(name, verbose=False)) / SOURCE.name
+    if not source.is_file() or source.read_bytes() != code:
+        tmp = source.with_suffix(".cpp.tmp")
+        tmp.write_bytes(code)
+        tmp.replace(source)  # atomic: a process building beside this one sees all or nothing
     try:
         cpp_extension.load(
-            name=f"bnref_fused_{isa.lower()}", sources=[str(SOURCE)],
+            name=name, sources=[str(source)],
             extra_cflags=["-O3", "-fopenmp", *_ISA_FLAGS.get(isa, [])],
             extra_ldflags=["-fopenmp"], is_python_module=False, verbose=False)
     except (RuntimeError, OSError) as e:
