@@ -73,8 +73,9 @@ def test_a_command_run_elsewhere_writes_beside_out_and_nowhere_else(installed, t
 
 def test_the_default_destination_outside_a_checkout_is_bnref_results(installed, tmp_path):
     site, env = installed
+    # where the files go: the batch-of-one runs (8 s; tests/test_small_batch.py) add nothing
     done = run_bnref(["small-batch", "--examples", "8", "--batch-sizes", "4", "--kinds", "gn",
-                      "--seeds", "1", "--no-progress"], tmp_path, env)
+                      "--seeds", "1", "--no-batch-of-one", "--no-progress"], tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert files_under(tmp_path) == {"bnref-results/small-batch-cpu.json",
                                      "bnref-results/small-batch.svg"}

@@ -217,6 +217,7 @@ class Record:
                 f"--fresh to replace it.")
         self.data = old or {"experiment": experiment, "command": command_line(),
                             "config": config, "runs": {}}
+        self._added = 0  # runs this invocation finished
         self._previous_wall = float(self.data.get("wall_seconds", 0.0))
         if old is not None and self.data["runs"]:
             print(f"resuming {self.path}: {len(self.data['runs'])} runs already done",
@@ -231,6 +232,7 @@ class Record:
 
     def add(self, key: str, result: dict, seconds: float | None = None) -> None:
         """Store one finished run under ``key`` (with its provenance) and write the file."""
+        self._added += 1
         self.data["runs"][key] = {**result, "provenance": {
             **provenance(self.device), **({"seconds": round(seconds, 2)} if seconds else {})}}
         self.save()
@@ -244,10 +246,19 @@ class Record:
         """The end of every training command: store the replay entry (``specs`` replayed by
         ``module.replay_losses`` for ``steps`` steps), write the file, and draw the figure with
         ``draw(path, figure_path)`` unless ``figure`` is ``''``. The figure goes to ``figure``, or
-        ``<name>.svg`` beside the file when ``--out`` was given, else to :func:`figures_dir`."""
-        from bnref.experiments.replay import replay_record
+        ``<name>.svg`` beside the file when ``--out`` was given, else to :func:`figures_dir`.
 
-        self.set("replay", replay_record(module, specs, steps))
+        The replay entry is computed again when this invocation finished a run, or when the
+        file has none for these specs; a resumed command with nothing left to run keeps it
+        (``python -m bnref replay --record`` computes it again on demand)."""
+        from bnref.experiments.replay import DTYPE, replay_record
+
+        old = self.data.get("replay") or {}
+        current = (old.get("module") == module and old.get("steps") == steps
+                   and old.get("dtype") == str(DTYPE).removeprefix("torch.")
+                   and [e["run"] for e in old.get("runs", [])] == json.loads(json.dumps(specs)))
+        if self._added or not current:
+            self.set("replay", replay_record(module, specs, steps))
         self.save()
         print(f"wrote {self.path} ({self.data['wall_seconds']} s in all)")
         if draw is not None and (figure is None or str(figure)):
