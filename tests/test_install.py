@@ -1,7 +1,8 @@
 """Installed, not only editable: the commands work from any folder and write only where told.
 
 A non-editable build of this checkout (``pip install --no-deps --target``,
-the wheel's files, not a link to ``src/``) is put first on ``PYTHONPATH``;
+the wheel's files, not a link to ``src/``; the committed results among them) is
+put first on ``PYTHONPATH``;
 from a folder outside the checkout, a short ``python -m bnref reproduce``
 writes its results and figure beside ``--out`` and nowhere else, the
 default writes under ``./bnref-results``, and the page printers read a
@@ -48,6 +49,9 @@ def test_the_installed_package_is_a_copy_with_its_kernel_source(installed, tmp_p
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.strip() == str(site / "bnref" / "__init__.py")
     assert (site / "bnref" / "speed" / "fused" / "fused.cpp").is_file()
+    # the committed results ship with it: every one, and only those (bnref.results)
+    shipped = sorted(p.name for p in (site / "bnref" / "results").glob("*.json"))
+    assert shipped == sorted(p.name for p in (ROOT / "src" / "bnref" / "results").glob("*.json"))
 
 
 def test_a_command_run_elsewhere_writes_beside_out_and_nowhere_else(installed, tmp_path):
