@@ -8,7 +8,6 @@ The page shows the file with :func:`bnref.experiments.pages.validation_table`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -39,6 +38,7 @@ def validate(out: Path) -> int:
         ("build", [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", site], 60),
     ]
     steps, failed = [], 0
+    load_before = [round(x, 2) for x in os.getloadavg()]
     for name, command, target in commands:
         start = time.perf_counter()
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
@@ -54,11 +54,14 @@ def validate(out: Path) -> int:
         print("\n".join(lines[-40:]))  # the slowest tests, failures, the summary
         print(f"{name}: {wall:.1f} s (rc {done.returncode}) {summary}")
         failed |= done.returncode != 0
+    import torch
+
     result = {"date": record.now(), "command": record.command_line(),
               "machine": f"{record.cpu_name()}, {os.cpu_count()} cores (shared)",
-              "commit": record.git_commit(),
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+              "commit": record.git_commit(), "load_average_before": load_before,
               "load_average_after": [round(x, 2) for x in os.getloadavg()], "steps": steps}
-    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    record.write_json(out, result)
     print(f"wrote {out}")
     return int(failed)
 

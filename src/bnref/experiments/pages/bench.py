@@ -90,8 +90,12 @@ def validation_table(path: str | Path) -> None:
     """Print the recorded wall times of the full test suite and the strict build."""
     v = load(path)
     commit = f", commit {v['commit'][:12]}" if v.get("commit") else ""
-    print(f"date: {v['date']}, machine: {v['machine']}{commit}")
-    if "load_average_after" in v:
+    isa = f" ({v['cpu_capability']})" if v.get("cpu_capability") else ""
+    print(f"date: {v['date']}, machine: {v['machine']}{isa}{commit}")
+    if "load_average_before" in v:
+        print(f"load average before: {v['load_average_before']}, after: "
+              f"{v['load_average_after']}")
+    elif "load_average_after" in v:
         print(f"load average after: {v['load_average_after']}")
     for step in v["steps"]:
         over = step["wall_s"] - step["target_s"]
