@@ -103,11 +103,13 @@ _ISA_FLAGS = {
 def load():
     """Build (once per machine) and load the fused kernels; returns ``torch.ops.bnref_fused``.
 
-    The build is named by the instruction set and a hash of the source, and compiles a copy
-    of the source kept beside it in torch's extension cache: every copy of bnref with the
-    same ``fused.cpp`` (a checkout, ``pip install`` in a virtual environment, a test's
-    temporary install) loads one build, and a changed source gets a build of its own. (Built
-    from each copy's own path, the same name would be rebuilt whenever another copy loaded.)
+    The build is named by the instruction set and a hash of the source and of the torch
+    installation it compiles against, and compiles a copy of the source kept beside it in
+    torch's extension cache: every copy of bnref with the same ``fused.cpp`` under the same
+    torch (a checkout, ``pip install``, a test's temporary install) loads one build, and a
+    changed source or another virtual environment gets a build of its own. (Built from each
+    copy's own path, or against another torch, the same name would be rebuilt whenever the
+    other one had loaded it.)
 
     Raises ``RuntimeError`` with the compiler's message when the build fails.
     """
@@ -117,7 +119,10 @@ def load():
 
     isa = torch.backends.cpu.get_cpu_capability()
     code = SOURCE.read_bytes()
-    name = f"bnref_fused_{isa.lower()}_{hashlib.sha256(code).hexdigest()[:12]}"
+    # the source, and the torch it builds against (its headers and libraries: one build per
+    # installation of torch, e.g. per virtual environment, sharing one extension cache)
+    key = hashlib.sha256(code + str(Path(torch.__file__).parent).encode()).hexdigest()[:12]
+    name = f"bnref_fused_{isa.lower()}_{key}"
     source = Path(cpp_extension._get_build_directory(name, verbose=False)) / SOURCE.name
     if not source.is_file() or source.read_bytes() != code:
         tmp = source.with_suffix(".cpp.tmp")
