@@ -2,7 +2,7 @@
 #
 # The note (like the Chinese edition of d2l, and English d2l before 1.0):
 #     moving  <- 0.9 * moving  + 0.1 * batch_stat   (momentum = 0.9 weighs the old value)
-# PyTorch (and English d2l from 1.0 on):
+# PyTorch (and English d2l since d2l-ai/d2l-en#2213):
 #     running <- 0.9 * running + 0.1 * batch_stat   (momentum = 0.1 weighs the new value)
 #
 # Both normalize with the biased batch variance (divide by n). PyTorch then mixes

@@ -1,6 +1,7 @@
 """Command line: ``python -m bnref <command>`` (or ``bnref <command>``).
 
-Each command lives in its own module of :mod:`bnref.experiments`, which defines ``configure(parser)`` to
+Each command lives in its own module (of :mod:`bnref.experiments`, except ``doctor``, the
+library's :mod:`bnref.doctor`), which defines ``configure(parser)`` to
 add its options and ``run(args) -> int`` to carry it out; the first line of
 the module's docstring is the command's one-line help.
 """
@@ -29,6 +30,7 @@ COMMANDS = {
     "ddp": "bnref.experiments.ddp",
     "sync-check": "bnref.experiments.sync_check",
     "replay": "bnref.experiments.replay",
+    "doctor": "bnref.doctor",
 }
 
 

@@ -48,7 +48,8 @@ from torch import nn
 
 from bnref.norm.batch_norm import BatchNorm
 
-__all__ = ["convert_momentum", "to_torch", "from_torch", "load_into_concise", "load_from_concise"]
+__all__ = ["convert_momentum", "unbiased_moving_var", "biased_running_var", "to_torch",
+           "from_torch", "load_into_concise", "load_from_concise"]
 
 _NAMES = (("gamma", "weight"), ("beta", "bias"),
           ("moving_mean", "running_mean"), ("moving_var", "running_var"))
@@ -64,6 +65,68 @@ def convert_momentum(momentum: float) -> float:
     (0.1, 0.9)
     """
     return round(1.0 - momentum, 12)
+
+
+def _kept(steps: int | None, old_weight: float, initial: float) -> float:
+    """The share of the starting value a moving average still holds after ``steps`` updates."""
+    if steps is None:
+        return 0.0
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int or None; got {steps!r}")
+    return old_weight ** steps * initial
+
+
+def _check_n(n) -> None:
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n, the number of values each batch variance is taken over, must be "
+                         f"an int >= 2; got {n!r}")
+
+
+def unbiased_moving_var(moving_var, n: int, *, steps: int | None = None, momentum: float = 0.9,
+                        initial: float = 1.0):
+    r"""The note's moving variance as PyTorch's ``running_var`` after the same batches.
+
+    The note (and bnref, d2l-zh, TensorFlow, Flax, MXNet) mixes in the **biased** batch
+    variance, with ``momentum`` weighing the old value; PyTorch mixes in the **unbiased**
+    one, :math:`\frac{n}{n-1}` times larger, with ``1 - momentum`` weighing the old value.
+    After ``steps`` updates from ``initial`` both still hold :math:`m^{steps}` of the
+    starting value; the rest is scaled by :math:`\frac{n}{n-1}`:
+
+    .. math::
+
+        v_{torch} = m^{s}\,v_0 + \frac{n}{n-1}\,\bigl(v_{note} - m^{s}\,v_0\bigr)
+
+    Args:
+        moving_var: the note's moving variance (a tensor or a number).
+        n: the number of values each batch variance was taken over: the batch size after a
+            linear layer, batch size × height × width after a convolution.
+        steps: the number of updates; ``None`` treats the starting value as decayed away.
+        momentum: the note's momentum (weight of the old value) the statistics were made with.
+        initial: the starting value of the moving variance (1 in both frameworks).
+
+    Examples:
+        >>> unbiased_moving_var(0.75, 4)
+        1.0
+        >>> round(unbiased_moving_var(0.9 + 0.1 * 3.0, 4, steps=1), 6)  # one batch of variance 3
+        1.3
+    """
+    _check_n(n)
+    kept = _kept(steps, momentum, initial)
+    return kept + (moving_var - kept) * n / (n - 1)
+
+
+def biased_running_var(running_var, n: int, *, steps: int | None = None, momentum: float = 0.1,
+                       initial: float = 1.0):
+    r"""PyTorch's ``running_var`` as the note's moving variance: :func:`unbiased_moving_var`
+    backwards. ``momentum`` is PyTorch's (the weight of the new batch).
+
+    Examples:
+        >>> biased_running_var(1.0, 4)
+        0.75
+    """
+    _check_n(n)
+    kept = _kept(steps, 1.0 - momentum, initial)
+    return kept + (running_var - kept) * (n - 1) / n
 
 
 def to_torch(bn: BatchNorm) -> nn.BatchNorm1d | nn.BatchNorm2d:
