@@ -536,6 +536,12 @@ PAGES: dict[str, Rules] = {
                     "below BN: 34.7 - 24.1)"),
         ]),
     "docs/reference/errata.md": Rules(),
+    "docs/practice.md": Rules(
+        published=[
+            Allowed(r"原论文|original paper", ("3.2",),
+                    "Ioffe & Szegedy 2015 (arXiv:1502.03167), section 3.2: the bias before BN "
+                    "is subtracted away"),
+        ]),
     "docs/reference/sync-bn.md": Rules(
         settings=[
             Allowed(r"test|测试", ("1e-5", "1e-2"),
