@@ -13,11 +13,13 @@ pasted into it, so a bare expression whose value is not ``None`` is displayed
 (``sys.displayhook``), exactly as a reader would see it.
 
 Why fork: importing torch takes 5 to 10 s on the shared 2-core machine, and
-there are dozens of jobs. This process imports ``torch`` (nothing else that a
-block could see: no name is defined in any job's namespace, no setting is
-changed, no random number is drawn) and then forks one child per job, so each
-job starts from the state right after ``import torch`` in a new process. A block
-must still import torch itself: its namespace does not have it. ``sys.path[0]``
+importing ``bnref`` (which loads torchvision) about 1.5 s more, and there are
+dozens of jobs. This process imports ``torch``, ``torchvision`` and ``bnref``
+(nothing a block could see: no name is defined in any job's namespace, no
+setting is changed, no random number is drawn) and then forks one child per
+job, so each job starts from the state right after those imports in a new
+process. A block must still import what it uses: its namespace is empty, so a
+missing import is still a NameError. ``sys.path[0]``
 and ``sys.argv`` are set as the interactive interpreter sets them (``''``: the
 current directory: the reader's empty folder, in tests/test_copy_paste.py).
 """
@@ -74,7 +76,9 @@ def child(job: dict, out_dir: str) -> None:
 def main(jobs_path: str, out_dir: str) -> None:
     with open(jobs_path, encoding="utf-8") as f:
         jobs = json.load(f)
-    import torch  # noqa: F401  (the only thing every job inherits: see the docstring)
+    import torch  # noqa: F401  (what every job inherits: see the docstring)
+    import torchvision  # noqa: F401
+    import bnref  # noqa: F401  (the installed copy, first on PYTHONPATH)
 
     pending = list(jobs)
     running: dict[int, tuple[dict, float]] = {}
