@@ -208,6 +208,8 @@ print("same output without the bias:", torch.allclose(net(x), without(x), atol=1
 # --8<-- [end:bias]
 
 # --8<-- [start:lag]
+import copy
+
 import torch
 from torch import nn
 
@@ -224,7 +226,8 @@ def off(net, x):
     """Mean |evaluation-mode output - output with x's own batch statistics|."""
     with torch.no_grad():
         evaluated = net.eval()(x)
-        return (evaluated - net.train()(x)).abs().mean().item()
+        own = copy.deepcopy(net).train()(x)            # a copy: training mode moves statistics
+        return (evaluated - own).abs().mean().item()
 
 
 print(f"evaluation mode is off from x's own statistics by {off(net, x):.1f} on average")
@@ -235,4 +238,5 @@ with torch.no_grad():
     for _ in range(20):
         _ = net(torch.randn(512, 4))
 print("after re-estimating them, by less than 0.1:", off(net, x) < 0.1)
+net[1].momentum = 0.1                                    # back to the momentum training used
 # --8<-- [end:lag]
