@@ -75,7 +75,6 @@ def test_bn_training_in_eval_is_confirmed_by_the_batch_changing_the_output():
         ("bn-training-in-eval", "5")]
     message = next(f.message for f in found if f.code == "bn-training-in-eval")
     assert "the first output changes when the other members of the batch change" in message
-    assert codes(recommended().eval(), EXAMPLE) == codes(recommended().eval(), EXAMPLE)
     assert "bn-training-in-eval" not in {c for c, _ in codes(recommended().eval(), EXAMPLE)}
 
 

@@ -113,25 +113,15 @@ def _names(model: nn.Module) -> dict[int, str]:
 
 
 def _sequential_pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
-    """Adjacent layers of every ``nn.Sequential`` (nested ones read as the one chain they run)."""
-    def flatten(seq):
-        for child in seq.children():
-            if isinstance(child, nn.Sequential):
-                yield from flatten(child)
-            else:
-                yield child
+    """Adjacent layers of every ``nn.Sequential`` (nested ones read as the one chain they run,
+    as :func:`bnref.fold.fold_batch_norm` reads them)."""
+    from bnref.fold import _chains
 
-    def walk(module):
-        if isinstance(module, nn.Sequential):
-            chain = list(flatten(module))
-            yield list(zip(chain, chain[1:]))
-            for child in chain:
-                yield from walk(child)
-        else:
-            for child in module.children():
-                yield from walk(child)
-
-    return [pair for chain in walk(model) for pair in chain]
+    pairs = []
+    for chain in _chains(model):
+        layers = [module for _, _, _, module in chain]
+        pairs += list(zip(layers, layers[1:]))
+    return pairs
 
 
 def _traced_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Module, nn.Module]]:

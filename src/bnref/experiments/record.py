@@ -251,11 +251,11 @@ class Record:
         The replay entry is computed again when this invocation finished a run, or when the
         file has none for these specs; a resumed command with nothing left to run keeps it
         (``python -m bnref replay --record`` computes it again on demand)."""
-        from bnref.experiments.replay import DTYPE, replay_record
+        from bnref.experiments.replay import DTYPE_NAME, replay_record
 
         old = self.data.get("replay") or {}
         current = (old.get("module") == module and old.get("steps") == steps
-                   and old.get("dtype") == str(DTYPE).removeprefix("torch.")
+                   and old.get("dtype") == DTYPE_NAME
                    and [e["run"] for e in old.get("runs", [])] == json.loads(json.dumps(specs)))
         if self._added or not current:
             self.set("replay", replay_record(module, specs, steps))

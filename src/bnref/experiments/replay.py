@@ -50,11 +50,12 @@ import torch
 
 from bnref.experiments import record
 
-__all__ = ["DTYPE", "RTOL", "ATOL", "reference_arithmetic", "one_thread", "replay_record",
+__all__ = ["DTYPE", "DTYPE_NAME", "RTOL", "ATOL", "reference_arithmetic", "one_thread", "replay_record",
            "check", "rerecord", "stale_timings", "configure", "run"]
 
-#: the dtype every replay computes in
+#: the dtype every replay computes in, and its name in a results file
 DTYPE = torch.float64
+DTYPE_NAME = "float64"
 #: relative and absolute tolerance on each replayed number
 RTOL, ATOL = 1e-9, 1e-12
 
@@ -97,7 +98,7 @@ def replay_record(module: str, specs: list[dict], steps: int,
     mod = importlib.import_module(module)
     with reference_arithmetic():
         runs = [{"run": spec, "losses": mod.replay_losses(spec, steps)} for spec in specs]
-    entry = {"module": module, "steps": steps, "dtype": str(DTYPE).removeprefix("torch."),
+    entry = {"module": module, "steps": steps, "dtype": DTYPE_NAME,
              "threads": 1, "rtol": RTOL, "atol": ATOL, "machine": record.machine("cpu"),
              "commit": record.git_commit(), "runs": runs}
     if labels is not None:
@@ -109,7 +110,7 @@ def _replay_entry(path: Path, data: dict) -> dict:
     replay = data.get("replay")
     if not replay:
         raise ValueError(f"{path} has no 'replay' entry: rerun `{data.get('command')}`")
-    if replay.get("dtype") != str(DTYPE).removeprefix("torch."):
+    if replay.get("dtype") != DTYPE_NAME:
         raise ValueError(
             f"{path}: its replay entry was computed in {replay.get('dtype', 'float32')}, which "
             f"depends on the machine; record it again in float64 with: "
