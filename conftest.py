@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_terminal_summary(terminalreporter):
     """Report (without failing) the timing files whose timed code has changed since."""
-    from bnref.experiments.replay import stale_timings
+    from bnref.experiments.harness.replay import stale_timings
 
     stale = stale_timings(Path(__file__).parent / "src" / "bnref" / "results")
     if stale:

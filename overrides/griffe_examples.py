@@ -9,7 +9,7 @@ what every other page shows: a ``python`` fence and an ``output`` fence.
 
 * the prompts (``>>>``, ``...``) go; the code is unchanged, except that an
   expression whose value the doctest shows becomes ``print(expression)``
-  (``tests/test_api_examples.py`` runs every rendered example and checks that
+  (``tests/site/test_api_examples.py`` runs every rendered example and checks that
   it prints what the output fence shows, so a value whose ``str`` differs from
   its ``repr`` fails there);
 * names the example uses without defining them, which its module has (the

@@ -12,7 +12,7 @@ Three small pieces, each doing one thing:
   that leaves the local server, so the tests can show that the site fetches
   nothing from anywhere else.
 
-``tests/test_browser.py`` and ``.ci/screenshots`` use them.
+``tests/site/test_browser.py`` and ``.ci/screenshots`` use them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from results_support import ROOT
+
 CHROMIUM = Path(os.environ.get("BNREF_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # A repository address for the build, so the edit-this-page link and the

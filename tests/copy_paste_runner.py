@@ -1,6 +1,6 @@
 """Run code blocks as a reader pasting them into a fresh Python session would.
 
-Used by ``tests/test_copy_paste.py``; run as a script::
+Used by ``tests/site/test_copy_paste.py``; run as a script::
 
     python tests/copy_paste_runner.py JOBS.json OUT_DIR
 
@@ -21,7 +21,7 @@ job, so each job starts from the state right after those imports in a new
 process. A block must still import what it uses: its namespace is empty, so a
 missing import is still a NameError. ``sys.path[0]``
 and ``sys.argv`` are set as the interactive interpreter sets them (``''``: the
-current directory: the reader's empty folder, in tests/test_copy_paste.py).
+current directory: the reader's empty folder, in tests/site/test_copy_paste.py).
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 from sybil.parsers.markdown.skip import SkipParser
 from sybil.parsers.rest import DocTestParser
 
-ROOT = Path(__file__).resolve().parent.parent
+from results_support import ROOT
+
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 PYTHON_WORDS = {"python", "py", "python3", "pycon"}
 STDOUT_KEY = "__bnref_stdout__"

@@ -11,7 +11,7 @@ readers' browsers elsewhere:
 * a ``<script type="module">`` that would import Mermaid from cdnjs.cloudflare.com
   if a cell drew a Mermaid diagram (none does).
 
-This hook removes exactly those three; tests/test_browser.py checks that no
+This hook removes exactly those three; tests/site/test_browser.py checks that no
 built page references another host in a script, style or image.
 """
 

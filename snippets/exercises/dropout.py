@@ -1,5 +1,5 @@
 # Exercise 6: dropout beside BN (python -m bnref dropout), read from its committed results.
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 dropout = results.path("dropout-cpu.json")

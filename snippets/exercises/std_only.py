@@ -9,7 +9,7 @@ import torch
 
 import bnref
 from bnref.d2l.data import fashion_mnist_tensors
-from bnref.experiments import ablation
+from bnref.experiments.commands import ablation
 
 device = torch.get_default_device()
 X = fashion_mnist_tensors(train=True)[0][:1024].to(device)

@@ -3,42 +3,49 @@
 Each section starts with its own imports, so it runs alone in a fresh Python session.
 """
 # --8<-- [start:lr_sweep_summary]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.lr_sweep_summary(results.path("lr-sweep-cpu.json"))
 # --8<-- [end:lr_sweep_summary]
 
+# --8<-- [start:lr_range_table]
+from bnref.experiments.report import pages
+from bnref import results
+
+pages.lr_range_table(results.path("lr-range-cpu.json"))
+# --8<-- [end:lr_range_table]
+
 # --8<-- [start:lr_sweep_table]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.lr_sweep_table(results.path("lr-sweep-cpu.json"))
 # --8<-- [end:lr_sweep_table]
 
 # --8<-- [start:dropout_table]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.dropout_table(results.path("dropout-cpu.json"))
 # --8<-- [end:dropout_table]
 
 # --8<-- [start:placement_table]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.placement_table(results.path("placement-cpu.json"))
 # --8<-- [end:placement_table]
 
 # --8<-- [start:inference_table]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.inference_table(results.path("inference-cpu.json"))
 # --8<-- [end:inference_table]
 
 # --8<-- [start:small_batch]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.small_batch_table(results.path("small-batch-cpu.json"))
@@ -47,14 +54,14 @@ pages.small_batch_batch_of_one(results.path("small-batch-cpu.json"))
 # --8<-- [end:small_batch]
 
 # --8<-- [start:ghost_bn_table]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.ghost_bn_table(results.path("ghost-bn-cpu.json"))
 # --8<-- [end:ghost_bn_table]
 
 # --8<-- [start:init_scale_table]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.init_scale_table(results.path("init-scale-cpu.json"))

@@ -1,7 +1,7 @@
 # The ddp command's committed results (src/bnref/results/ddp-cpu.json).
 # --8<-- [start:table]
 from bnref import results
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 
 path = results.path("ddp-cpu.json")
 pages.describe(path)

@@ -1,6 +1,6 @@
 """The results page's numbers, read from the committed results of `python -m bnref reproduce`."""
 # --8<-- [start:describe]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 
@@ -25,7 +25,7 @@ pages.gamma_beta(cpu_run, "lenet_bn")
 # --8<-- [end:gamma_beta]
 
 # --8<-- [start:throughput]
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 from bnref import results
 
 pages.describe(results.path("throughput-cpu.json"))

@@ -1,8 +1,9 @@
 # The small-batch experiment's committed results (src/bnref/results/small-batch-cpu.json).
 # --8<-- [start:describe]
 from bnref import results
-from bnref.experiments import pages, record
+from bnref.experiments.report import pages
 
+from bnref.experiments.harness import record
 path = results.path("small-batch-cpu.json")
 pages.describe(path)
 report = record.load(path)

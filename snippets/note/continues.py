@@ -4,7 +4,7 @@ The note's listings (src/bnref/note.py, and the verbatim sections of the files
 beside this one) build on each other, as in the note's notebook. A reader who
 copies one into a fresh Python session needs what the blocks above it
 defined; the page puts one of these comments on the listing's first line to
-say so (tests/test_copy_paste.py runs every self-contained block alone).
+say so (tests/site/test_copy_paste.py runs every self-contained block alone).
 """
 # --8<-- [start:BatchNorm]
 # (editor) continues the block above: torch, nn, batch_norm

@@ -9,7 +9,7 @@ and file agree.
 """
 # --8<-- [start:table]
 from bnref import results
-from bnref.experiments import pages
+from bnref.experiments.report import pages
 
 path = results.path("inference-cpu.json")
 pages.describe(path)

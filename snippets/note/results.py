@@ -10,8 +10,9 @@ the comparison with the note, is on the Experiments page.
 import torch
 
 from bnref import results
-from bnref.experiments import pages, record
+from bnref.experiments.report import pages
 
+from bnref.experiments.harness import record
 run_file = results.path("reproduce-cpu.json")
 data = record.load(run_file)
 machine, versions = data["provenance"]["machine"], data["provenance"]["versions"]

@@ -6,7 +6,7 @@ three rooms:
 
 * :mod:`bnref.norm` — the reference: the formulas, read first;
 * :mod:`bnref.speed` — faster forms of the same functions, each held to the
-  reference by one contract test (``tests/test_contract.py``);
+  reference by one contract test (``tests/speed/test_contract.py``);
 * :mod:`bnref.experiments` — the commands (``python -m bnref --help``); the
   library never imports them.
 

@@ -56,6 +56,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bnref.fold import _chains
+from bnref.hooks import forward_hooks
 from bnref.norm.batch_norm import BatchNorm
 
 __all__ = ["Finding", "CODES", "check", "configure", "run"]
@@ -115,7 +117,6 @@ def _names(model: nn.Module) -> dict[int, str]:
 def _sequential_pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
     """Adjacent layers of every ``nn.Sequential`` (nested ones read as the one chain they run,
     as :func:`bnref.fold.fold_batch_norm` reads them)."""
-    from bnref.fold import _chains
 
     pairs = []
     for chain in _chains(model):
@@ -140,13 +141,8 @@ def _traced_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Modu
             produced[id(output)] = module
 
     leaves = [m for m in twin.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        with torch.no_grad():
-            twin(example)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks((m, hook) for m in leaves), torch.no_grad():
+        twin(example)
     return pairs
 
 

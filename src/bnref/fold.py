@@ -16,6 +16,8 @@ import copy
 import torch
 from torch import nn
 
+from bnref.norm import BatchNorm
+
 __all__ = ["fold_batch_norm"]
 
 
@@ -140,15 +142,11 @@ def _listing(names: list[str], limit: int = 6) -> str:
 
 def _is_batch_norm(module: nn.Module) -> bool:
     """A batch normalization this module folds (exact bnref.BatchNorm, nn.BatchNorm1d/2d)."""
-    from bnref import BatchNorm
-
     return type(module) is BatchNorm or isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))
 
 
 def _check_known(net: nn.Module) -> None:
     """Refuse batch normalizations whose inference formula is not known here."""
-    from bnref import BatchNorm
-
     for name, m in net.named_modules():
         if _is_batch_norm(m):
             continue
@@ -201,8 +199,6 @@ def _uses(net: nn.Module) -> dict[int, list[str]]:
 def _check_pair(layer_name: str, layer: nn.Module, bn_name: str, bn: nn.Module,
                 uses: dict[int, list[str]]) -> None:
     """Raise a ``ValueError`` unless ``bn`` can be folded into ``layer``, the layer before it."""
-    from bnref import BatchNorm
-
     what = f"cannot fold {type(bn).__name__} {bn_name!r} into {type(layer).__name__} {layer_name!r}"
     if not isinstance(layer, (nn.Conv2d, nn.Linear)):
         raise ValueError(
@@ -245,8 +241,6 @@ def _check_pair(layer_name: str, layer: nn.Module, bn_name: str, bn: nn.Module,
 
 def _fold_into(layer: nn.Conv2d | nn.Linear, bn: nn.Module) -> None:
     """Fold ``bn`` (evaluation mode) into ``layer``'s weight and bias, in place."""
-    from bnref import BatchNorm
-
     weight = layer.weight
     dtype = torch.promote_types(weight.dtype, torch.float32)
     if isinstance(bn, BatchNorm):

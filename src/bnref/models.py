@@ -101,14 +101,16 @@ def lenet_bn_with(impl: str) -> nn.Sequential:
     net = lenet_bn()
     if impl == "bnref":
         return net
+    # lazy: `import bnref` loads no speed code (tests/test_layout.py); only a faster form asked
+    # for here imports it
     if impl == "fused":
-        from bnref.speed.fused import with_fused_layers
+        from bnref.speed.fused import with_fused_layers  # lazy: see above
 
         return with_fused_layers(net)
     if impl == "note":
-        from bnref.note import BatchNorm as layer
+        from bnref.note import BatchNorm as layer  # lazy: the note's verbatim code, rarely used
     else:
-        from bnref.speed import get
+        from bnref.speed import get  # lazy: see above
 
         layer = get(impl).load()[1]
     for i, module in enumerate(net):
@@ -188,7 +190,7 @@ class ReproducibleDropout(nn.Dropout):
     keeps an element where ``torch.rand(..., dtype=torch.float64) < 1 - p``: PyTorch's own
     generator, one float64 draw per element in order, on every CPU. That is the draw and the
     comparison of PyTorch's own path, so on a CPU that is not Intel's the masks, outputs and
-    gradients are ``nn.Dropout``'s bit for bit (``tests/test_dropout.py``). Kept elements are
+    gradients are ``nn.Dropout``'s bit for bit (``tests/norm/test_dropout_layer.py``). Kept elements are
     scaled by ``1 / (1 - p)``, as ``nn.Dropout`` scales them; in evaluation mode it does
     nothing. On a GPU the masks are valid but not ``nn.Dropout``'s.
 

@@ -11,7 +11,7 @@ lines as d2l::
     32546.7 examples/sec on cuda:0
 
 Instead of d2l's animated plot it shows a ``tqdm`` progress bar (on stderr)
-and returns the per-epoch history, which :mod:`bnref.experiments.figures` can plot.
+and returns the per-epoch history, which :mod:`bnref.experiments.report.figures` can plot.
 """
 
 from __future__ import annotations

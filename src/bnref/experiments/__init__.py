@@ -1,14 +1,13 @@
-"""The commands: experiments, figures, benchmarks (``python -m bnref --help``).
+"""Experiments, above the library (which never imports them), in three rooms:
 
-One command per file, each with ``configure(parser)`` and ``run(args)``;
-the library (:mod:`bnref.norm`, :mod:`bnref.speed`, :mod:`bnref.models`,
-:mod:`bnref.d2l`) never imports this package. They share:
+* :mod:`bnref.experiments.harness` — what every experiment shares: where results
+  go and what produced them (:mod:`~.harness.record`, the one writer of results
+  files), the float64 replay that keeps them honest (:mod:`~.harness.replay`),
+  and the options, data, grid × seed loop and scoring (:mod:`~.harness.sweep`);
+* :mod:`bnref.experiments.commands` — one module per ``python -m bnref`` command,
+  declaring its grid and the one factor it changes;
+* :mod:`bnref.experiments.report` — the printers the site's pages call and the
+  figures, drawn from results files.
 
-* :mod:`bnref.d2l.train` — the one training loop, :func:`~bnref.d2l.train.fit`;
-* :mod:`bnref.experiments.record` — where results go and what produced them,
-  each finished run written at once, resumable;
-* :mod:`bnref.experiments.replay` — the check that a results file's numbers
-  are still what the code produces;
-* :mod:`bnref.experiments.pages` — the printers the site's pages call;
-* :mod:`bnref.experiments.figures` — the figures, drawn from results files.
+Imports go one way: library ← harness ← commands ← report (``tests/test_layout.py``).
 """

@@ -2,7 +2,7 @@
 
 Every number the site prints comes from one of these files (each holds the
 command that made it, and per run the machine, versions, commit and seconds),
-read by the printers of :mod:`bnref.experiments.pages`. They install with
+read by the printers of :mod:`bnref.experiments.report.pages`. They install with
 ``pip install``, so a page's code prints the page's numbers in any folder;
 in a checkout they are ``src/bnref/results/``, the one copy the site, the
 package and the tests read. Inside a checkout the commands write here; anywhere

@@ -3,7 +3,7 @@
 Every implementation of batch normalization in this room takes the
 arguments of :func:`bnref.batch_norm` and returns what it returns; its layer
 is a :class:`bnref.BatchNorm` that changes only ``function``. Each is
-registered once, in :data:`IMPLEMENTATIONS`, and ``tests/test_contract.py``
+registered once, in :data:`IMPLEMENTATIONS`, and ``tests/speed/test_contract.py``
 holds every registered one to the reference: outputs, the three gradients,
 moving statistics (half-precision buffers included), evaluation mode, error
 messages and ``state_dict``.

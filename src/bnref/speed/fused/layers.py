@@ -16,7 +16,8 @@ from torch.nn.modules.utils import _pair
 from bnref.norm._checks import check_batch_norm_args
 from bnref.norm._moving import resolve_training
 from bnref.norm.batch_norm import BatchNorm
-from bnref.speed.fused import _fused, _uses_kernel, load
+from bnref.speed import fast
+from bnref.speed.fused.kernel import _fused, _uses_kernel, load
 
 __all__ = ["BatchNormSigmoid", "BatchNormSigmoidMaxPool2x2", "batch_norm_sigmoid",
            "batch_norm_sigmoid_max_pool2x2", "with_fused_layers"]
@@ -106,8 +107,6 @@ def batch_norm_sigmoid_max_pool2x2(
         raise ValueError(f"batch_norm_sigmoid_max_pool2x2 pools 2x2 windows: height and width "
                          f"must be at least 2; got shape {tuple(X.shape)}")
     if not _uses_kernel(X, pool=True):
-        from bnref.speed import fast
-
         Y, moving_mean, moving_var = fast.batch_norm(X, gamma, beta, moving_mean, moving_var,
                                                      eps, momentum, training=training)
         return F.max_pool2d(torch.sigmoid(Y), 2, 2), moving_mean, moving_var
@@ -143,8 +142,6 @@ def batch_norm_sigmoid(
     if X.dim() != 2:
         raise ValueError(f"batch_norm_sigmoid expects (N, C) input; got shape {tuple(X.shape)}")
     if not _uses_kernel(X, pool=False):
-        from bnref.speed import fast
-
         Y, moving_mean, moving_var = fast.batch_norm(X, gamma, beta, moving_mean, moving_var,
                                                      eps, momentum, training=training)
         return torch.sigmoid(Y), moving_mean, moving_var

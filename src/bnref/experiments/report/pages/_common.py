@@ -1,0 +1,15 @@
+"""What every printer shares: reading a results file, mean ± std."""
+
+from __future__ import annotations
+
+import statistics
+
+from bnref.experiments.harness.record import load
+
+__all__ = ["load", "_mean_std"]
+
+
+def _mean_std(values: list[float], fmt: str) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{mean:{fmt}} ± {std:{fmt}}"

@@ -1,0 +1,467 @@
+"""Printers for the claims experiments (python -m bnref lr-sweep, init-scale, placement,
+dropout, ablation)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from bnref.experiments.commands.ghost_bn import ARMS
+from bnref.experiments.commands.lr_sweep import best_lrs, largest_trained
+from bnref.experiments.report.pages._common import _mean_std, load
+
+
+def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
+    """Print the ablation arms (``arms``, default every arm of the file) as a Markdown table:
+    test accuracy after the first and the last epoch, after the last with the moving
+    statistics re-estimated on a large batch of training images, the last epoch's training
+    loss (mean ± sample std over the seeds), and how many runs diverged."""
+    data = load(path)
+    config = data["config"]
+    arms = config["arms"] if arms is None else arms
+    unknown = [a for a in arms if a not in config["arms"]]
+    if unknown:
+        raise KeyError(f"no arm {', '.join(map(repr, unknown))} in {path}; it has "
+                       f"{', '.join(config['arms'])}")
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    epochs = config["epochs"]
+    print(f"LeNet-BN (sigmoid), batch {config['batch_size']}, lr {config['lr']}, "
+          f"{epochs} epochs; mean ± std over {seeds} seeds")
+    print(f"| arm | what changes | test acc, epoch 1 | test acc, epoch {epochs} | "
+          f"recalibrated | train loss, epoch {epochs} | diverged |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for arm in arms:
+        mine = [r for r in runs if r["arm"] == arm]
+        if not mine:
+            continue  # an interrupted run: this arm has no finished seed yet
+        first = _mean_std([r["test_acc"][0] for r in mine], ".3f")
+        last = _mean_std([r["test_acc"][-1] for r in mine], ".3f")
+        recal = [r["recalibrated_test_acc"] for r in mine if "recalibrated_test_acc" in r]
+        recal = _mean_std(recal, ".3f") if recal else "–"
+        loss = _mean_std([r["train_loss"][-1] for r in mine], ".3f")
+        diverged = sum(r["diverged_at"] is not None for r in mine)
+        print(f"| {arm} | {config['what_changes'][arm]} | {first} | {last} | {recal} | {loss} | "
+              f"{diverged} of {len(mine)} |")
+
+
+def ablation_affine(path: str | Path, arm: str = "all") -> None:
+    """Print, per BatchNorm layer of ``arm``, where training took γ and β from their initial 1
+    and 0: the mean over the layer's channels, and the spread (std) across its channels,
+    each averaged over the seeds."""
+    data = load(path)
+    runs = [r for r in data["runs"].values() if r["arm"] == arm]
+    if not runs:
+        raise KeyError(f"no finished run of arm {arm!r} in {path}")
+    print(f"{arm}: gamma and beta after {data['config']['epochs']} epochs, averaged over "
+          f"{len(runs)} seeds (initially 1 and 0)")
+    for i, layer in enumerate(runs[0]["bn_layers"]):
+        def avg(field):
+            return statistics.fmean(r["bn_layers"][i][field] for r in runs)
+
+        print(f"BN layer {i + 1} ({layer['features']:>3} channels): gamma mean "
+              f"{avg('gamma_mean'):.2f}, spread {avg('gamma_std'):.2f}; beta mean "
+              f"{avg('beta_mean'):+.2f}, spread {avg('beta_std'):.2f}")
+
+
+_ARM_NAMES = {"bn": "with BN", "none": "without BN"}
+
+
+def _steps_cell(runs: list[dict], field: str = "steps_to_threshold") -> str:
+    """Steps (or epochs) to the threshold over the seeds that reached it: 'mean ± std' (all
+    reached), 'mean (k of n)' (some), or 'not reached'."""
+    reached = [r[field] for r in runs if r[field] is not None]
+    if not reached:
+        return "not reached"
+    if len(reached) == len(runs):
+        return _mean_std(reached, ".0f") if len(reached) > 1 else f"{reached[0]:.0f}"
+    return f"{statistics.fmean(reached):.0f} ({len(reached)} of {len(runs)})"
+
+
+def lr_sweep_table(path: str | Path) -> None:
+    """Print the lr sweep as a Markdown table: per activation, arm and learning rate, the final
+    test accuracy (all 10,000 test images; mean ± sample std over the seeds), how many seeds
+    trained (did not diverge and ended above the failure line) and diverged, and the steps to
+    the threshold accuracy (on the test subset scored during training)."""
+    data = load(path)
+    c = data["config"]
+    runs = [r for r in data["runs"].values() if r["phase"] == "sweep"]
+    print(f"LeNet, batch {c['batch_size']}, {c['epochs']} epochs per run; test accuracy mean ± "
+          f"std over the seeds; trained: finite loss and test accuracy > {c['failed_at']}; "
+          f"steps to {c['threshold']:.2f} on the first {c['eval_images']} test images, scored "
+          f"every {c['eval_every']} steps")
+    print(f"| activation | BN | lr | test acc | trained | diverged | steps to "
+          f"{c['threshold']:.2f} |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for act in c["activations"]:
+        for arm in c["arms"]:
+            for lr in c["lrs"]:
+                group = [r for r in runs if (r["activation"], r["arm"], r["lr"]) == (act, arm, lr)]
+                if not group:
+                    continue  # not run yet (an interrupted file)
+                acc = [r["test_acc"] for r in group]
+                cell = _mean_std(acc, ".3f") if len(acc) > 1 else f"{acc[0]:.3f}"
+                print(f"| {act} | {_ARM_NAMES[arm]} | {lr:g} | {cell} | "
+                      f"{sum(r['trained'] for r in group)} of {len(group)} | "
+                      f"{sum(r['diverged'] for r in group)} of {len(group)} | "
+                      f"{_steps_cell(group)} |")
+
+
+def _outcome(group: list[dict], lr: float, best: float | None) -> str:
+    """How a group of seeds at one rate ended: 'k of n' trained, and where none did, why: a
+    non-finite loss ('diverged'), or a finite loss at chance below the arm's best rate ('too
+    slow': the budget is too short for the rate) or above it ('fails')."""
+    trained = sum(r["trained"] for r in group)
+    cell = f"{trained} of {len(group)}"
+    if trained:
+        return cell
+    diverged = sum(r["diverged"] for r in group)
+    if diverged:
+        return f"{cell}, {diverged} diverged"
+    return f"{cell}, {'too slow' if best is not None and lr < best else 'fails'}"
+
+
+def lr_range_table(path: str | Path) -> None:
+    """Print the learning-rate range as a Markdown table: per activation and rate, with BN and
+    without, how many seeds trained (and why none did: :func:`_outcome`) and the final test
+    accuracy (10,000 images; mean ± sample std over the seeds), for BN also with its moving
+    statistics re-estimated from training images (``--recalibrate``); then, per activation
+    and arm, the largest rate at which every seed trained and the smallest at which none did."""
+    data = load(path)
+    c = data["config"]
+    runs = [r for r in data["runs"].values() if r["phase"] == "sweep"]
+    best = best_lrs(runs)
+    print(f"LeNet, batch {c['batch_size']}, {c['epochs']} epochs per run, {c['seeds']} seeds; "
+          f"trained: finite loss and test accuracy > {c['failed_at']}; re-estimated: moving "
+          f"statistics from {c['recalibration_images']} training images after training")
+    print("| activation | lr | BN: trained | BN: test acc as trained | BN: re-estimated | "
+          "no BN: trained | no BN: test acc |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for act in c["activations"]:
+        for lr in c["lrs"]:
+            cells = []
+            for arm in ("bn", "none"):
+                group = [r for r in runs if (r["activation"], r["arm"], r["lr"]) == (act, arm, lr)]
+                cells.append(_outcome(group, lr, best.get((act, arm))))
+                cells.append(_mean_std([r["test_acc"] for r in group], ".3f"))
+                if arm == "bn":
+                    again = [r["recalibrated_test_acc"] for r in group
+                             if r.get("recalibrated_test_acc") is not None]
+                    cells.append(_mean_std(again, ".3f") if len(again) > 1 else "–")
+            print(f"| {act} | {lr:g} | " + " | ".join(cells) + " |")
+    for act in c["activations"]:
+        for arm in ("bn", "none"):
+            mine = [r for r in runs if (r["activation"], r["arm"]) == (act, arm)]
+            largest = largest_trained(mine, act, arm)
+            above = sorted(lr for lr in {r["lr"] for r in mine} if largest is not None
+                           and lr > largest and not any(r["trained"] for r in mine
+                                                        if r["lr"] == lr))
+            print(f"{act}, {_ARM_NAMES[arm]}: every seed trained up to lr "
+                  f"{'none' if largest is None else f'{largest:g}'}; no seed at "
+                  f"{', '.join(f'{lr:g}' for lr in above) or 'none of the larger rates'}")
+
+
+def lr_sweep_summary(path: str | Path) -> None:
+    """Print the lr sweep's verdict numbers, one line each, per activation and arm: the largest
+    rate at which every seed trained, the best rate (highest mean final test accuracy) with its
+    accuracy and steps to the threshold, and the long run at that rate (final and best test
+    accuracy over its epochs, epochs to the threshold); then, per activation, the long runs'
+    difference with BN minus without."""
+    data = load(path)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    sweep = [r for r in runs if r["phase"] == "sweep"]
+    best = best_lrs(runs)
+    thr = f"{c['threshold']:.2f}"
+    for act in c["activations"]:
+        for arm in c["arms"]:
+            name = f"{act}, {_ARM_NAMES[arm]}"
+            mine = [r for r in sweep if (r["activation"], r["arm"]) == (act, arm)]
+            if not mine:
+                continue
+            ok = sorted({r["lr"] for r in mine} - {r["lr"] for r in mine if not r["trained"]})
+            largest = largest_trained(runs, act, arm)
+            print(f"{name}: largest rate at which every seed trained: "
+                  f"{'none' if largest is None else f'{largest:g}'} "
+                  f"(all seeds trained at: {', '.join(f'{lr:g}' for lr in ok) or 'none'})")
+            if (act, arm) not in best:
+                continue
+            lr = best[(act, arm)]
+            group = [r for r in mine if r["lr"] == lr]
+            print(f"{name}: best rate {lr:g}: test acc {_mean_std([r['test_acc'] for r in group], '.3f')} "
+                  f"after {c['epochs']} epochs; steps to {thr}: {_steps_cell(group)}")
+            long = [r for r in runs if r["phase"] == "long"
+                    and (r["activation"], r["arm"], r["lr"]) == (act, arm, lr)]
+            if long:
+                print(f"{name}: {c['long_epochs']} epochs at lr {lr:g}: test acc "
+                      f"{_mean_std([r['test_acc'] for r in long], '.3f')} at the end, best epoch "
+                      f"{_mean_std([r['best_test_acc'] for r in long], '.3f')}; epochs to {thr}: "
+                      f"{_steps_cell(long, 'epochs_to_threshold')} ({len(long)} seeds)")
+        longs = {arm: [r["test_acc"] for r in runs if r["phase"] == "long"
+                       and (r["activation"], r["arm"]) == (act, arm)] for arm in ("bn", "none")}
+        if all(longs.values()):
+            diff = statistics.fmean(longs["bn"]) - statistics.fmean(longs["none"])
+            print(f"{act}: {c['long_epochs']} epochs, each arm at its own best rate: BN minus no "
+                  f"BN = {100 * diff:+.1f} points of test accuracy")
+
+
+def init_scale_table(path: str | Path) -> None:
+    """Print the init-scale runs as a Markdown table: per factor on the xavier-uniform initial
+    weights, the final test accuracy with and without BN for each activation (mean ± sample std
+    over the seeds), with how many seeds trained where not all did."""
+    data = load(path)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    cols = [(act, arm) for act in c["activations"] for arm in c["arms"]]
+    lrs = ", ".join(f"{a} lr {lr:g}" for a, lr in c["lrs"].items())
+    print(f"LeNet, batch {c['batch_size']}, {c['epochs']} epochs ({lrs}); test accuracy mean ± "
+          f"std over the seeds; (k of n): seeds that trained (finite loss, test accuracy > "
+          f"{c['failed_at']})")
+    print("| xavier × | " + " | ".join(f"{act}, {_ARM_NAMES[arm]}" for act, arm in cols) + " |")
+    print("| ---: |" + " ---: |" * len(cols))
+    for scale in c["scales"]:
+        cells = []
+        for act, arm in cols:
+            group = [r for r in runs
+                     if (r["activation"], r["arm"], r["init_scale"]) == (act, arm, scale)]
+            if not group:
+                cells.append("–")
+                continue
+            acc = [r["test_acc"] for r in group]
+            cell = _mean_std(acc, ".3f") if len(acc) > 1 else f"{acc[0]:.3f}"
+            trained = sum(r["trained"] for r in group)
+            if trained < len(group):
+                cell += f" ({trained} of {len(group)})"
+            cells.append(cell)
+        print(f"| {scale:g} | " + " | ".join(cells) + " |")
+
+
+def _cell(values: list, fmt: str) -> str:
+    """'mean ± std' of ``values``; where some are ``None`` (the run diverged) say how many."""
+    bad = sum(v is None for v in values)
+    if bad:
+        return f"{bad} of {len(values)} diverged"
+    return _mean_std(values, fmt) if len(values) > 1 else f"{values[0]:{fmt}}"
+
+
+def _paired(a: dict, b: dict, fmt: str) -> str:
+    """Mean ± std over seeds of ``b[seed] - a[seed]`` (seeds in both, neither diverged)."""
+    diffs = [b[s] - a[s] for s in sorted(a.keys() & b.keys())
+             if a[s] is not None and b[s] is not None]
+    if not diffs:
+        return "–"
+    if len(diffs) == 1:
+        return f"{diffs[0]:+{fmt}}"
+    return f"{statistics.fmean(diffs):+{fmt}} ± {statistics.stdev(diffs):{fmt}}"
+
+
+def placement_table(path: str | Path, last: int = 1) -> None:
+    """Print the placement experiment as a Markdown table: per activation and learning rate,
+    the final test accuracy (10,000 images) and the last epoch's training loss with BN before
+    and after the activation (mean ± sample std over the seeds), and the difference after −
+    before, paired by seed (both placements start from the same weights and see the same
+    batches). ``last > 1``: each run's accuracy and loss averaged over its last ``last``
+    epochs (test accuracy swings from epoch to epoch with the moving statistics)."""
+    data = load(path)
+    config = data["config"]
+    if not 1 <= last <= config["epochs"]:
+        raise ValueError(f"last must be between 1 and the {config['epochs']} epochs of "
+                         f"{path}; got {last}")
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+
+    def tail(values):
+        values = values[-last:]
+        return None if None in values else statistics.fmean(values)
+
+    what = "final" if last == 1 else f"mean of the last {last} epochs of each run"
+    print(f"LeNet-BN on Fashion-MNIST, batch {config['batch_size']}, {config['epochs']} "
+          f"epochs; BN before (conv → BN → activation) or after (conv → activation → BN); "
+          f"{what}; mean ± std over {seeds} seeds; after − before paired by seed")
+    print("| activation | lr | test acc, before | test acc, after | after − before | "
+          "train loss, before | train loss, after | after − before |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for act in config["activations"]:
+        for lr in config["lrs"]:
+            acc, loss = {}, {}
+            for placement in ("before", "after"):
+                mine = [r for r in runs if (r["activation"], r["lr"], r["placement"])
+                        == (act, lr, placement)]
+                acc[placement] = {r["seed"]: tail(r["test_acc"]) for r in mine}
+                loss[placement] = {r["seed"]: tail(r["train_loss"]) for r in mine}
+            if not (acc["before"] or acc["after"]):
+                continue  # an interrupted run: nothing finished here yet
+            cells = [_cell(list(acc[p].values()), ".3f") if acc[p] else "–"
+                     for p in ("before", "after")]
+            cells.append(_paired(acc["before"], acc["after"], ".3f"))
+            cells += [_cell(list(loss[p].values()), ".3f") if loss[p] else "–"
+                      for p in ("before", "after")]
+            cells.append(_paired(loss["before"], loss["after"], ".3f"))
+            print(f"| {act} | {lr:g} | " + " | ".join(cells) + " |")
+
+
+_DROPOUT_PLACES = {"hidden": "before the hidden layers", "classifier": "before the classifier"}
+
+
+def dropout_table(path: str | Path) -> None:
+    """Print the dropout experiment: test accuracy (10,000 images; mean ± sample std over the
+    seeds) per dropout probability, place and arm (with and without BN) as a Markdown table,
+    then the variance shift of the BN arm (:func:`dropout_variance_shift`)."""
+    data = load(path)
+    config = data["config"]
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    lrs = ", ".join(f"{_ARM_NAMES[a]} lr {lr:g}" for a, lr in config["lrs"].items())
+    print(f"LeNet ({config['activation']}) on Fashion-MNIST, batch {config['batch_size']}, "
+          f"{config['epochs']} epochs, {lrs}; test accuracy, mean ± std over {seeds} seeds "
+          f"(p = 0: no dropout, the same runs in both columns of an arm)")
+    columns = [(arm, place) for arm in config["arms"] for place in config["places"]]
+    print("| p | " + " | ".join(f"{_ARM_NAMES[a]}, {_DROPOUT_PLACES[pl]}"
+                                 for a, pl in columns) + " |")
+    print("| ---: |" + " ---: |" * len(columns))
+    for p in config["ps"]:
+        cells = []
+        for arm, place in columns:
+            accs = [r["test_acc"][-1] for r in runs
+                    if (r["arm"], r["p"]) == (arm, p) and (p == 0 or r["place"] == place)]
+            cells.append(_cell(accs, ".3f") if accs else "–")
+        print(f"| {p:g} | " + " | ".join(cells) + " |")
+    if "bn" in config["arms"]:
+        print()
+        dropout_variance_shift(path)
+
+
+def dropout_variance_shift(path: str | Path, measure: str = "ratio") -> None:
+    """Print, for the BN arm of the dropout experiment, each BN layer's variance shift per
+    dropout probability and place (mean ± sample std over the seeds), beside the test accuracy
+    as trained and after re-estimating the moving statistics with dropout off.
+
+    ``measure``: ``"ratio"``, the moving variance over the variance of the layer's input on
+    the test set in evaluation mode, averaged over the channels (1 = no shift; above 1: the
+    layer divides by a larger variance than it meets at test time); or ``"li_shift"``, Li et
+    al.'s ``max(moving/test, test/moving)`` averaged over the channels."""
+    if measure not in ("ratio", "li_shift"):
+        raise ValueError(f"measure must be 'ratio' or 'li_shift'; got {measure!r}")
+    data = load(path)
+    runs = [r for r in data["runs"].values() if r["arm"] == "bn"]
+    if not runs:
+        raise KeyError(f"no finished run with BN in {path}")
+    layers = [v["channels"] for v in runs[0]["variance_shift"]]
+    what = ("moving variance / test-time variance" if measure == "ratio"
+            else "Li et al.'s max(moving/test, test/moving)")
+    print(f"with BN: {what} of each BN layer's input, averaged over its channels (test set, "
+          f"evaluation mode, dropout off; the moving variance averages the biased batch "
+          f"variance, the d2l convention); * the layer comes after dropout")
+    print("| p | dropout | " + " | ".join(f"BN {i + 1} ({c} ch)" for i, c in enumerate(layers))
+          + " | test acc | recalibrated |")
+    print("| ---: | --- |" + " ---: |" * (len(layers) + 2))
+    config = data["config"]
+    for p in config["ps"]:
+        for place in (config["places"] if p else [None]):
+            mine = [r for r in runs if r["p"] == p and (p == 0 or r["place"] == place)]
+            if not mine:
+                continue
+            cells = []
+            for i in range(len(layers)):
+                star = " *" if mine[0]["variance_shift"][i]["after_dropout"] else ""
+                cells.append(_cell([r["variance_shift"][i][measure] for r in mine], ".2f")
+                             + star)
+            cells.append(_cell([r["test_acc"][-1] for r in mine], ".3f"))
+            cells.append(_cell([r["recalibrated_test_acc"] for r in mine], ".3f"))
+            print(f"| {p:g} | {_DROPOUT_PLACES[place] if p else 'none'} | "
+                  + " | ".join(cells) + " |")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
+
+
+def _relative(value: float, base: float) -> str:
+    return f"{100 * (value / base - 1):+.0f} %"
+
+
+def inference_table(path: str | Path) -> None:
+    """Print the inference file: eval-mode latency of LeNet without BN, with BN (reference and
+    ``nn.BatchNorm``) and with BN folded, at each batch size, in CPU time and in wall time;
+    training throughput without and with BN; and max |Δ logits| between the folded and the
+    unfolded network."""
+    data = load(path)
+    c = data["config"]
+    names = {"none": "without BN", "bnref": "with BN (bnref.BatchNorm)",
+             "torch": "with BN (nn.BatchNorm)", "folded": "BN folded"}
+    lat, thr_run = data["runs"]["latency"], data["runs"]["throughput"]
+    rows = lat["rows"]
+    arms = [a for a in names if any(r["arm"] == a for r in rows)]
+    print(f"latency of one forward pass, eval mode, torch.no_grad(), {c['threads']} thread(s); "
+          f"median of {c['rounds']} interleaved rounds (in brackets: against without BN)")
+    for field, what in (("cpu_median_s", "CPU time of the thread"), ("median_s", "wall time")):
+        print(what)
+        print("| batch | " + " | ".join(names[a] for a in arms) + " |")
+        print("| ---: |" + " ---: |" * len(arms))
+        for b in c["latency_batch_sizes"]:
+            t = {r["arm"]: r[field] for r in rows if r["batch_size"] == b}
+            cells = [_duration(t[a]) + ("" if a == "none" else
+                                        f" ({_relative(t[a], t['none'])})") for a in arms]
+            print(f"| {b} | " + " | ".join(cells) + " |")
+    thr = thr_run["arms"]
+    print(f"training throughput: {c['steps']} steps at batch {c['train_batch_size']}, "
+          f"median of {c['rounds']} rounds")
+    print("| network | examples per CPU second | against without BN | examples/s (wall) "
+          "| against without BN |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for arm, row in thr.items():
+        cells = []
+        for field in ("cpu_median", "median"):
+            rel = "" if arm == "none" else _relative(row[field], thr["none"][field])
+            cells += [f"{row[field]:.0f}", rel]
+        print(f"| {row['what']} | " + " | ".join(cells) + " |")
+    if lat.get("load_before") and thr_run.get("load_before"):
+        print(f"1-minute load average of the {data['provenance']['machine']['cores']}-core "
+              f"machine (other work ran beside): {thr_run['load_before'][0]:.1f} before the "
+              f"training, {lat['load_before'][0]:.1f} before and {lat['load_after'][0]:.1f} "
+              f"after the latency timings")
+    f = data["runs"]["fold"]
+    print(f"folded against unfolded LeNet-BN on {f['test_images']} test images: max |Δ logits| "
+          f"{f['max_abs_diff_logits']:.1e} (largest |logit| {f['max_abs_logit']:.1f}); "
+          f"{f['predictions_differ']} predictions differ")
+
+
+# ---- ghost-bn file (python -m bnref ghost-bn) ----
+
+
+def ghost_bn_table(path: str | Path) -> None:
+    """Print the noise-view arms (plain, ghost, noisy, deterministic BN) as a Markdown table:
+    last-epoch training loss, and test accuracy and train–test gap in evaluation mode, with
+    the moving statistics as trained and with precise statistics (mean ± sample std over
+    the seeds)."""
+    data = load(path)
+    c = data["config"]
+    runs = list(data["runs"].values())
+    seeds = len({r["seed"] for r in runs})
+    steps = sorted({r["steps"] for r in runs})
+    print(f"LeNet-BN (sigmoid), batch {c['batch_size']}, lr {c['lr']}, {c['epochs']} epochs "
+          f"({'/'.join(map(str, steps))} steps); only the BN layer changes; mean ± std over "
+          f"{seeds} seeds")
+    print(f"evaluation mode; test: 10000 test images, train: the first {c['train_subset']} "
+          f"training images; gap = train − test accuracy, in points; precise: BN statistics "
+          f"re-estimated on {c['precise_images']} training images")
+    print("| arm | train loss (last epoch, training mode) | test acc, as trained | gap, as trained "
+          "| test acc, precise | gap, precise | diverged |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for arm in (a for a in ARMS if a in c["arms"]):
+        mine = [r for r in runs if r["arm"] == arm]
+        if not mine:
+            continue  # an interrupted run: this arm has no finished seed yet
+        cells = [_mean_std([r["train_loss"][-1] for r in mine], ".3f"),
+                 _mean_std([100 * r["test_acc"] for r in mine], ".1f"),
+                 _mean_std([100 * r["gap"] for r in mine], ".2f"),
+                 _mean_std([100 * r["precise"]["test_acc"] for r in mine], ".1f"),
+                 _mean_std([100 * r["precise"]["gap"] for r in mine], ".2f")]
+        diverged = sum(r["diverged_at"] is not None for r in mine)
+        print(f"| {arm} | " + " | ".join(cells) + f" | {diverged} of {len(mine)} |")
+
+
+# ---- across processes (python -m bnref ddp) ----
+
+
+# ---- across processes (python -m bnref ddp) ----
