@@ -14,6 +14,8 @@
   ``experiments/``; one writer of results files, one scoring function, one
   recalibration;
 * a faster layer changes only its ``function``, never ``forward``;
+* one idea per file: no Python file is over 400 lines (a longer one holds two ideas: split it
+  where the imports still go one way);
 * measured timings live in ``src/bnref/results`` and on pages, not in the source.
 """
 
@@ -209,6 +211,11 @@ def test_every_registered_layer_changes_only_its_function():
             assert "forward" not in vars(cls), f"{cls.__name__} rewrites forward"
     assert {i.load()[1].function for i in IMPLEMENTATIONS.values()} == {
         staticmethod(i.load()[0]).__func__ for i in IMPLEMENTATIONS.values()}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_python_file_is_over_400_lines(path):
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 400
 
 
 def test_no_measured_timings_in_the_source():

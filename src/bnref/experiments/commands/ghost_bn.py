@@ -135,8 +135,10 @@ def scores(net, train_subset: int = 10_000, recalibrated: int | None = None) -> 
     """Evaluation-mode accuracy on the 10,000 test images and on the first ``train_subset``
     training images, and their difference (``gap`` = train - test); with ``recalibrated=N``,
     after re-estimating the moving statistics from N training images (:func:`sweep.score`)."""
-    test = sweep.score(net, recalibrated=recalibrated)
-    train = sweep.score(net, train=True, images=train_subset, recalibrated=recalibrated)
+    if recalibrated is not None:  # re-estimated once, scored twice
+        net = sweep.recalibrated_copy(net, recalibrated)
+    test = sweep.score(net)
+    train = sweep.score(net, train=True, images=train_subset)
     return {"test_acc": test, "train_acc_eval": train, "gap": train - test}
 
 

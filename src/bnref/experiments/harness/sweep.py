@@ -43,8 +43,9 @@ from bnref.d2l.train import evaluate_accuracy_gpu
 from bnref.experiments.harness import record, replay
 from bnref.recalibrate import recalibrate
 
-__all__ = ["DATASET", "REPLAY_STEPS", "TEST_BATCH", "add_options", "resolve_device", "start", "grid", "pending",
-           "train_data", "test_data", "score", "finite", "finish"]
+__all__ = ["DATASET", "REPLAY_STEPS", "TEST_BATCH", "add_options", "resolve_device", "start",
+           "grid", "pending", "train_data", "test_data", "score", "recalibrated_copy", "finite",
+           "finish"]
 
 #: the data every experiment trains and scores on, as its results file names it
 DATASET = "Fashion-MNIST (real IDX files), 60000 train / 10000 test"
@@ -155,9 +156,15 @@ def score(net: nn.Module, device="cpu", *, train: bool = False, images: int | No
     first N training images (:func:`bnref.recalibrate.recalibrate`) instead of their
     moving averages, which lag behind the weights; ``net`` itself is not changed."""
     if recalibrated is not None:
-        X, _ = fashion_mnist_tensors(train=True)
-        net = recalibrate(net, X[:recalibrated].to(device))
+        net = recalibrated_copy(net, recalibrated, device)
     return evaluate_accuracy_gpu(net, test_data(device, train=train, images=images), device)
+
+
+def recalibrated_copy(net: nn.Module, images: int, device="cpu") -> nn.Module:
+    """A copy of ``net`` whose BN layers hold the statistics of the first ``images`` training
+    images (:func:`bnref.recalibrate.recalibrate`), for scoring it more than once."""
+    X, _ = fashion_mnist_tensors(train=True)
+    return recalibrate(net, X[:images].to(device))
 
 
 def finite(x: float) -> float | None:

@@ -8,7 +8,7 @@ the test suite runs the pages and compares their output. One module per family o
 * :mod:`.reproduce` — the reproduction page (and the chapter's code page): the
   reproduction and throughput files;
 * :mod:`.claims` — the claims page: the controlled experiments, inference cost, the
-  noise arms;
+  noise arms; :mod:`.learning_rate` — its learning-rate sweep (also the exercises page);
 * :mod:`.small_batch` — the small-batch page;
 * :mod:`.moving_statistics` — the moving-statistics page (its explorer draws the same file);
 * :mod:`.performance` — the performance page: the bench, inference and validation files,
@@ -20,8 +20,15 @@ the test suite runs the pages and compares their output. One module per family o
 from __future__ import annotations
 
 from bnref.experiments.report.pages.claims import (
-    ablation_table, ablation_affine, lr_sweep_table, lr_sweep_summary, lr_range_table, init_scale_table, placement_table, dropout_table, dropout_variance_shift,
+    ablation_table, ablation_affine, init_scale_table, placement_table, dropout_table, dropout_variance_shift,
     inference_table, ghost_bn_table,
+)
+from bnref.experiments.report.pages.learning_rate import (
+    lr_range_table, lr_sweep_summary, lr_sweep_table,
+)
+from bnref.experiments.report.pages.moving_statistics import (
+    moving_statistics_setup, moving_statistics_accuracy, moving_statistics_lag,
+    moving_statistics_noise, moving_statistics_run,
 )
 from bnref.experiments.report.pages.performance import (
     bench_table, target_lines, validation_table, lighthouse_table, measured_on, allocator_table,
@@ -34,10 +41,6 @@ from bnref.experiments.report.pages.small_batch import (
     small_batch_table, small_batch_recalibration, small_batch_batch_of_one,
 )
 from bnref.experiments.report.pages.sync_bn import ddp_table, sync_check_table
-from bnref.experiments.report.pages.moving_statistics import (
-    moving_statistics_setup, moving_statistics_accuracy, moving_statistics_lag,
-    moving_statistics_noise, moving_statistics_run,
-)
 
 __all__ = [
     "ablation_table",

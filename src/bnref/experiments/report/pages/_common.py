@@ -6,7 +6,10 @@ import statistics
 
 from bnref.experiments.harness.record import load
 
-__all__ = ["load", "_mean_std"]
+__all__ = ["load", "_mean_std", "_ARM_NAMES"]
+
+#: the two arms of the with/without-BN comparisons, as the tables name them
+_ARM_NAMES = {"bn": "with BN", "none": "without BN"}
 
 
 def _mean_std(values: list[float], fmt: str) -> str:
