@@ -24,6 +24,8 @@ COMMANDS = {
     "dropout": "bnref.experiments.commands.dropout",
     "lr-sweep": "bnref.experiments.commands.lr_sweep",
     "init-scale": "bnref.experiments.commands.init_scale",
+    "convergence": "bnref.experiments.commands.convergence",
+    "regularization": "bnref.experiments.commands.regularization",
     "throughput": "bnref.experiments.commands.throughput",
     "bench": "bnref.experiments.commands.bench",
     "figures": "bnref.experiments.report.figures",

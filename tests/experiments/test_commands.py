@@ -47,8 +47,8 @@ import torch
 
 from bnref.__main__ import COMMANDS as CLI, main
 from bnref.experiments.commands import (
-    ablation, activations, ddp, dropout, ghost_bn, init_scale, lr_sweep, moving_statistics,
-    placement, reproduce, small_batch,
+    ablation, activations, convergence, ddp, dropout, ghost_bn, init_scale, lr_sweep,
+    moving_statistics, placement, regularization, reproduce, small_batch,
 )
 from bnref.experiments.harness import replay, sweep
 from bnref.experiments.report import figures, pages
@@ -306,19 +306,23 @@ def init_scale_committed(data):
     c = data["config"]
     committed_basics(data)
     assert min(c["scales"]) <= 0.01 and max(c["scales"]) >= 100 and 1.0 in c["scales"]
-    assert "sigmoid" in c["activations"] and c["arms"] == list(lr_sweep.ARMS)
+    assert c["activations"] == list(lr_sweep.ACTIVATIONS) and c["arms"] == list(lr_sweep.ARMS)
+    assert c["seeds"] >= 5 and c["recalibration_images"] > 0
     per_epoch = -(-60000 // 256)
     for r in data["runs"].values():
         assert r["lr"] == c["lrs"][r["activation"]]
         assert r["steps"] == (r["diverged_at"] if r["diverged"] else c["epochs"] * per_epoch)
         assert r["trained"] == (not r["diverged"] and r["test_acc"] > c["failed_at"])
+        assert ("recalibrated_test_acc" in r) == (r["arm"] == "bn" and not r["diverged"])
 
 
 def init_scale_page(path, data):
     cells = row(printed(pages.init_scale_table, path), "| 1 | ")
-    accs = [r["test_acc"] for r in data["runs"].values()
-            if (r["activation"], r["arm"], r["init_scale"]) == ("sigmoid", "bn", 1.0)]
-    assert cells[2].startswith(mean_std(accs, ".3f"))
+    bn = [r for r in data["runs"].values()
+          if (r["activation"], r["arm"], r["init_scale"]) == ("sigmoid", "bn", 1.0)]
+    # with BN: re-estimated (the primary metric), then as trained
+    assert cells[2].startswith(mean_std([r["recalibrated_test_acc"] for r in bn], ".3f"))
+    assert cells[3].startswith(mean_std([r["test_acc"] for r in bn], ".3f"))
 
 
 # ---- placement ----------------------------------------------------------------------------
@@ -344,18 +348,23 @@ def placement_committed(data):
     committed_basics(data)
     assert c["activations"] == list(placement.ACTIVATIONS)
     assert c["placements"] == list(placement.PLACEMENTS) and c["epochs"] >= 5
+    assert c["seeds"] >= 5 and c["recalibration_images"] > 0 and 3.0 in c["lrs"]
     for r in data["runs"].values():
         if r["diverged_at"] is None:
             assert len(r["test_acc"]) == len(r["train_loss"]) == c["epochs"]
             assert r["steps"] == c["epochs"] * 235  # 60000 / 256, the last batch kept
         assert all(0.0 <= a <= 1.0 for a in r["test_acc"])
+        assert ("recalibrated_test_acc" in r) == (r["diverged_at"] is None)
 
 
 def placement_page(path, data):
     cells = row(printed(pages.placement_table, path), "| sigmoid | 1 |")
-    before = [r["test_acc"][-1] for r in data["runs"].values()
-              if (r["activation"], r["placement"], r["lr"]) == ("sigmoid", "before", 1.0)]
-    assert cells[3].startswith(f"{statistics.fmean(before):.3f} ± ")
+    runs = {p: {r["seed"]: r["recalibrated_test_acc"] for r in data["runs"].values()
+                if (r["activation"], r["placement"], r["lr"]) == ("sigmoid", p, 1.0)}
+            for p in ("before", "after")}
+    assert cells[3].startswith(f"{statistics.fmean(runs['before'].values()):.3f} ± ")
+    diffs = [runs["after"][s] - runs["before"][s] for s in runs["before"]]
+    assert cells[5].startswith(f"{100 * statistics.fmean(diffs):+.1f} [")
 
 
 # ---- dropout ------------------------------------------------------------------------------
@@ -605,6 +614,95 @@ def ddp_page(path, data):
     assert cells[3].startswith(f"{statistics.fmean(accs):.1f} ± ")
 
 
+# ---- convergence --------------------------------------------------------------------------
+
+
+def convergence_keys(data):
+    c = data["config"]
+    return {convergence.run_key(a, m, c["lrs"][f"{a}/{m}"], s) for s in range(c["seeds"])
+            for a in c["activations"] for m in c["arms"]}
+
+
+def convergence_holds(data, out, path):
+    for r in data["runs"].values():
+        assert r["steps"] == 4 and r["epochs"] == 1 and r["stopped_by"] == "max-steps"
+        assert r["best_epoch"] == 1 and r["final_test_acc"] == r["test_acc"][0]
+        assert r["lr"] == convergence.LRS[(r["activation"], r["arm"])]
+        assert "step_losses" not in r
+    bn = data["runs"][convergence.run_key("relu", "bn", 0.3, 0)]
+    none = data["runs"][convergence.run_key("relu", "none", 0.1, 0)]
+    assert none["test_acc"] == none["test_acc_as_trained"]  # without BN nothing to re-estimate
+    assert bn["test_acc"] != bn["test_acc_as_trained"]  # 4 steps: the moving averages lag
+    assert "relu   bn lr 0.3 seed 0: 1 epochs (max-steps)" in out
+    table = printed(pages.convergence_table, path)
+    assert "| relu | " in table and "| – | – |" in table  # one seed: no interval
+
+
+def convergence_committed(data):
+    c = data["config"]
+    committed_basics(data)
+    assert c["seeds"] >= 5 and c["activations"] == list(lr_sweep.ACTIVATIONS)
+    for r in data["runs"].values():
+        assert r["stopped_by"] in ("patience", "max-epochs")
+        assert r["epochs"] == len(r["val_acc"]) == len(r["test_acc"]) <= c["max_epochs"]
+        best = r["val_acc"].index(max(r["val_acc"]))
+        assert r["best_epoch"] == best + 1 and r["final_test_acc"] == r["test_acc"][best]
+        if r["stopped_by"] == "patience":
+            assert convergence.stop_epoch(r["val_acc"], c["patience"], c["min_delta"]) \
+                == r["epochs"]
+
+
+def convergence_page(path, data):
+    table = printed(pages.convergence_table, path)
+    for act in data["config"]["activations"]:
+        bn = {r["seed"]: r["final_test_acc"] for r in data["runs"].values()
+              if (r["activation"], r["arm"]) == (act, "bn")}
+        none = {r["seed"]: r["final_test_acc"] for r in data["runs"].values()
+                if (r["activation"], r["arm"]) == (act, "none")}
+        cells = row(table, f"| {act} | ")
+        assert cells[2].startswith(mean_std(list(bn.values()), ".3f"))
+        diffs = [bn[s] - none[s] for s in bn]
+        assert cells[6].startswith(f"{100 * statistics.fmean(diffs):+.1f} [")
+
+
+# ---- regularization -----------------------------------------------------------------------
+
+
+def regularization_keys(data):
+    c = data["config"]
+    return {regularization.run_key(arm, s) for s in range(c["seeds"]) for arm in c["arms"]}
+
+
+def regularization_holds(data, out, path):
+    for r in data["runs"].values():
+        assert r["steps"] == 3 and r["train_images"] == 64
+        assert 0.0 <= r["test_acc"] <= 1.0 and r["gap"] == r["train_acc"] - r["test_acc"]
+    assert "recalibrated_test_acc" in data["runs"]["bn/seed=0"]
+    assert "recalibrated_test_acc" not in data["runs"]["none/seed=0"]
+    table = printed(pages.regularization_table, path)
+    assert "| bn | " in table and "| BN added (no dropout) | none | – | – |" in table
+
+
+def regularization_committed(data):
+    c = data["config"]
+    committed_basics(data)
+    assert c["seeds"] >= 5 and c["arms"] == list(regularization.ARMS)
+    steps = c["epochs"] * -(-c["train_images"] // c["batch_size"])
+    for r in data["runs"].values():
+        assert r["diverged_at"] is None and r["steps"] == steps
+
+
+def regularization_page(path, data):
+    table = printed(pages.regularization_table, path)
+    runs = data["runs"].values()
+    bn = {r["seed"]: r["recalibrated_test_acc"] for r in runs if r["arm"] == "bn"}
+    assert row(table, "| bn | ")[2].startswith(mean_std(list(bn.values()), ".3f"))
+    ghost = {r["seed"]: r["recalibrated_test_acc"] for r in runs if r["arm"] == "ghost-16"}
+    diffs = [ghost[s] - bn[s] for s in bn]
+    assert row(table, "| BN statistics from sub-batches of 16")[3].startswith(
+        f"{100 * statistics.fmean(diffs):+.1f} [")
+
+
 # ---- the table ----------------------------------------------------------------------------
 
 COMMANDS = [
@@ -647,6 +745,25 @@ COMMANDS = [
             bad=((("--scales", "0", "1"), r"--scales must be positive factors; got \[0.0, 1.0\]"),),
             other=("--relu-lr", "0.2"), compared={"init_scale": 1.0},
             page=init_scale_page, figure="init-scale"),
+    Command("convergence", convergence,
+            ("--activations", "relu", "--seeds", "1", "--max-steps", "4", "--held-out", "1000",
+             "--recalibrate", "200"),
+            asked={"activations": ["relu"], "arms": ["bn", "none"], "seeds": 1, "max_steps": 4,
+                   "held_out": 1000, "recalibration_images": 200, "max_epochs": 40},
+            keys=convergence_keys, holds=convergence_holds,
+            committed_holds=convergence_committed,
+            bad=((("--patience", "0"), "--patience must be >= 1; got 0"),
+                 (("--recalibrate", "59500"), r"--recalibrate \(59500\) must not exceed")),
+            other=("--patience", "3"), compared={"arm": "none"}, page=convergence_page),
+    Command("regularization", regularization,
+            ("--arms", "bn", "none", "--seeds", "1", "--epochs", "3", "--max-steps", "3",
+             "--train-images", "64"),
+            asked={"arms": ["bn", "none"], "seeds": 1, "epochs": 3, "max_steps": 3,
+                   "train_images": 64, "lr": 0.1, "batch_size": 128},
+            keys=regularization_keys, holds=regularization_holds,
+            committed_holds=regularization_committed,
+            bad=((("--train-images", "1"), "--train-images must be between 2 and 60000; got 1"),),
+            other=("--lr", "0.2"), compared={"arm": "none"}, page=regularization_page),
     Command("placement", placement,
             ("--activations", "relu", "--lrs", "1", "--seeds", "1", "--epochs", "1",
              "--max-steps", "3"),

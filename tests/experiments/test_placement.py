@@ -59,18 +59,22 @@ def test_the_table_pairs_the_placements_by_seed(tmp_path, capsys):
         for where, acc in (("before", b), ("after", a)):
             runs[placement.run_key("relu", where, 1.0, seed)] = {
                 "activation": "relu", "placement": where, "lr": 1.0, "seed": seed,
-                "test_acc": [0.5, acc], "train_loss": [1.0, 1.0 - acc]}
+                "test_acc": [0.5, acc - 0.1], "recalibrated_test_acc": acc,
+                "train_loss": [1.0, 1.0 - acc], "diverged_at": None}
+    config = {"activations": ["relu"], "lrs": [1.0], "batch_size": 256, "epochs": 2,
+              "recalibration_images": 4096}
     path = tmp_path / "r.json"
-    path.write_text(json.dumps({"config": {"activations": ["relu"], "lrs": [1.0],
-                                           "batch_size": 256, "epochs": 2}, "runs": runs}))
+    path.write_text(json.dumps({"config": config, "runs": runs}))
     pages.placement_table(path)
-    row = capsys.readouterr().out.splitlines()[-1].split("|")
-    # before 0.800 ± 0.100; after 0.853 ± 0.075; paired differences 0.05, 0.08, 0.03
-    assert [c.strip() for c in row[1:6]] == ["relu", "1", "0.800 ± 0.100", "0.853 ± 0.075",
-                                             "+0.053 ± 0.025"]
-    assert row[8].strip() == "-0.053 ± 0.025"
-    pages.placement_table(path, last=2)  # each run: the mean of its last two epochs
-    row = capsys.readouterr().out.splitlines()[-1].split("|")
-    assert [c.strip() for c in row[3:6]] == ["0.650 ± 0.050", "0.677 ± 0.038", "+0.027 ± 0.013"]
-    with pytest.raises(ValueError, match="last must be between 1 and the 2 epochs of .*; got 3"):
-        pages.placement_table(path, last=3)
+    row = [c.strip() for c in capsys.readouterr().out.splitlines()[-1].split("|")]
+    # re-estimated: before 0.800 ± 0.100, after 0.853 ± 0.075; paired differences 5, 8, 3
+    # points: mean 5.33, std 2.52, t(2) = 4.303 -> half-width 6.25
+    assert row[1:7] == ["relu", "1", "0.800 ± 0.100", "0.853 ± 0.075", "+5.3 [-0.9, +11.6]",
+                        "within noise"]
+    assert row[7] == "0.700 ± 0.100 / 0.753 ± 0.075"  # as trained
+    # a diverged run is not hidden inside a paired difference over the survivors
+    runs[placement.run_key("relu", "after", 1.0, 2)].update(diverged_at=17)
+    path.write_text(json.dumps({"config": config, "runs": runs}))
+    pages.placement_table(path)
+    row = [c.strip() for c in capsys.readouterr().out.splitlines()[-1].split("|")]
+    assert row[4:7] == ["1 of 3 diverged", "–", "after diverges in 1 of 3"]

@@ -29,7 +29,7 @@ from results_support import RESULTS
 
 FILES = sorted(p for p in RESULTS.glob("*.json") if "replay" in json.loads(p.read_text()))
 TRAINING = ("reproduce", "activations", "small-batch", "lr-sweep", "init-scale", "ghost-bn", "ddp",
-            "ablation", "placement", "dropout", "moving-statistics",
+            "ablation", "placement", "dropout", "moving-statistics", "convergence", "regularization",
             "sync-check")  # not training: one two-process run, replayed whole (7 differences)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

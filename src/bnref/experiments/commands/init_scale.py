@@ -29,6 +29,7 @@ Every finished run is written at once (resumable);
 :func:`bnref.experiments.report.figures.init_scale` draws the figure.
 
     python -m bnref init-scale --threads 1       # full run, writes the JSON
+    python -m bnref init-scale --activations sigmoid relu --seeds 5 --recalibrate 4096
     python -m bnref init-scale --scales 0.1 10 --seeds 1 --epochs 1   # a quick look
 """
 
@@ -61,6 +62,10 @@ def configure(parser) -> None:
                         help=f"learning rate of the sigmoid networks (default: {LRS['sigmoid']})")
     parser.add_argument("--relu-lr", type=float, default=LRS["relu"],
                         help=f"learning rate of the ReLU networks (default: {LRS['relu']})")
+    parser.add_argument("--recalibrate", type=int, default=None, metavar="N",
+                        help="also score every BN run that did not diverge with its moving "
+                        "statistics re-estimated from N training images (bnref.recalibrate); "
+                        "default: as trained only")
     sweep.add_options(parser, "init-scale", seeds=3, epochs=2, max_steps=True)
 
 
@@ -77,12 +82,16 @@ def replay_losses(run: dict, steps: int) -> list[float]:
 def run(args) -> int:
     if any(s <= 0 for s in args.scales):
         raise SystemExit(f"--scales must be positive factors; got {args.scales}")
+    if args.recalibrate is not None and args.recalibrate < 1:
+        raise SystemExit(f"--recalibrate must be a number of training images >= 1; "
+                         f"got {args.recalibrate}")
     device = torch.device(args.device)
     lrs = {"sigmoid": args.sigmoid_lr, "relu": args.relu_lr}
     config = {"activations": args.activations, "arms": args.arms, "scales": args.scales,
               "lrs": {a: lrs[a] for a in args.activations}, "seeds": args.seeds,
               "epochs": args.epochs, "batch_size": lr_sweep.BATCH_SIZE,
               "max_steps": args.max_steps, "failed_at": lr_sweep.FAILED_AT,
+              **({"recalibration_images": args.recalibrate} if args.recalibrate else {}),
               "device": device.type, "threads": args.threads, "dataset": sweep.DATASET,
               "model": {arm: f"bnref.models.lenet_variant(bn={lr_sweep.ARMS[arm]!r}, "
                         f"activation=..., norm_layer=bnref.speed.fused.FusedBatchNorm)"
@@ -104,6 +113,8 @@ def run(args) -> int:
         r = {"activation": act, "arm": arm, "init_scale": scale, "lr": lrs[act],
              "seed": seed, **lr_sweep.outcome(history, acc),
              "first_loss": sweep.finite(first) if first is not None else None}
+        if args.recalibrate and arm == "bn" and history.diverged_at is None:
+            r["recalibrated_test_acc"] = sweep.score(net, device, recalibrated=args.recalibrate)
         rec.add(key, r, seconds=history.train_seconds)
         status = (f"diverged at step {history.diverged_at}" if r["diverged"]
                   else "trained" if r["trained"] else "failed to train")

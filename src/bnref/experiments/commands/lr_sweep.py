@@ -167,9 +167,12 @@ def _group(runs, **match) -> list[dict]:
     return [r for r in runs if all(r.get(k) == v for k, v in match.items())]
 
 
-def best_lrs(runs, phase: str = "sweep") -> dict[tuple[str, str], float]:
+def best_lrs(runs, phase: str = "sweep",
+             metric: str = "test_acc") -> dict[tuple[str, str], float]:
     """Per (activation, arm): the rate of ``phase`` with the highest mean final test accuracy
-    over the seeds, among rates at which every seed trained (complete groups only)."""
+    over the seeds, among rates at which every seed trained (complete groups only).
+    ``metric="recalibrated_test_acc"`` ranks BN runs by their accuracy with re-estimated
+    statistics (runs without it, the arms without BN, keep ``test_acc``: the same network)."""
     runs = [r for r in runs if r["phase"] == phase]
     best = {}
     for act, arm in sorted({(r["activation"], r["arm"]) for r in runs}):
@@ -177,7 +180,8 @@ def best_lrs(runs, phase: str = "sweep") -> dict[tuple[str, str], float]:
         for lr in sorted({r["lr"] for r in runs if (r["activation"], r["arm"]) == (act, arm)}):
             group = _group(runs, activation=act, arm=arm, lr=lr)
             if group and all(r["trained"] for r in group):
-                scored.append((statistics.fmean(r["test_acc"] for r in group), lr))
+                scored.append((statistics.fmean(r.get(metric, r["test_acc"]) for r in group),
+                               lr))
         if scored:
             best[(act, arm)] = max(scored)[1]
     return best

@@ -27,6 +27,7 @@ again with the same options, the command resumes. The page printer is
 :func:`bnref.experiments.report.figures.placement`.
 
     python -m bnref placement --threads 1        # full run, writes the JSON
+    python -m bnref placement --lrs 0.1 1 3 --seeds 5 --recalibrate 4096   # the verdict's run
     python -m bnref placement --lrs 1 --seeds 1 --epochs 1   # a quick look
 """
 
@@ -58,6 +59,10 @@ def configure(parser) -> None:
                         "conv -> activation -> BN (default: both)")
     parser.add_argument("--lrs", nargs="+", type=float, default=list(LRS),
                         help="SGD learning rates (default: 0.1 1.0)")
+    parser.add_argument("--recalibrate", type=int, default=None, metavar="N",
+                        help="also score every run that did not diverge with its moving "
+                        "statistics re-estimated from N training images (bnref.recalibrate); "
+                        "default: as trained only")
     sweep.add_options(parser, "placement", seeds=3, epochs=5, max_steps=True)
 
 
@@ -97,10 +102,14 @@ def replay_losses(run: dict, steps: int) -> list[float]:
 def run(args) -> int:
     if any(not lr > 0 for lr in args.lrs):
         raise SystemExit(f"--lrs must be positive learning rates; got {args.lrs}")
+    if args.recalibrate is not None and args.recalibrate < 1:
+        raise SystemExit(f"--recalibrate must be a number of training images >= 1; "
+                         f"got {args.recalibrate}")
     device = torch.device(args.device)
     config = {"activations": args.activations, "placements": args.placements,
               "lrs": args.lrs, "seeds": args.seeds, "epochs": args.epochs,
               "batch_size": BATCH_SIZE, "max_steps": args.max_steps,
+              **({"recalibration_images": args.recalibrate} if args.recalibrate else {}),
               "device": device.type, "threads": args.threads, "dataset": sweep.DATASET,
               "model": "bnref.models.lenet_variant(activation=..., placement=..., "
                        "norm_layer=bnref.speed.fused.FusedBatchNorm)",
@@ -112,7 +121,7 @@ def run(args) -> int:
     grid = sweep.grid(run_key, args.seeds, lr=args.lrs, activation=args.activations,
                       placement=args.placements)
     for key, (lr, act, placement, seed) in sweep.pending(rec, grid):
-        _, history = train_one(act, placement, lr, seed, epochs=args.epochs,
+        net, history = train_one(act, placement, lr, seed, epochs=args.epochs,
                                max_steps=args.max_steps, device=device,
                                progress=not args.no_progress)
         r = {"activation": act, "placement": placement, "lr": lr, "seed": seed,
@@ -121,9 +130,14 @@ def run(args) -> int:
              "train_acc": history.train_acc, "steps": history.steps,
              "diverged_at": history.diverged_at,
              "train_seconds": round(history.train_seconds, 2)}
+        if args.recalibrate and history.diverged_at is None:
+            r["recalibrated_test_acc"] = sweep.score(net, device, recalibrated=args.recalibrate)
         rec.add(key, r, seconds=history.train_seconds)
         print(f"{act:>7} BN {placement:<6} lr {lr:<4g} seed {seed}: test acc "
-              f"{history.test_acc[-1]:.4f}, train loss {history.train_loss[-1]:.4f}"
+              f"{history.test_acc[-1]:.4f}"
+              + (f" ({r['recalibrated_test_acc']:.4f} re-estimated)"
+                 if "recalibrated_test_acc" in r else "")
+              + f", train loss {history.train_loss[-1]:.4f}"
               + (f", diverged at step {history.diverged_at}" if history.diverged_at else "")
               + f" ({r['train_seconds']:.1f} s)", flush=True)
     specs = [{"activation": act, "placement": placement, "lr": args.lrs[-1], "seed": 0}

@@ -132,9 +132,15 @@ def pending(rec: record.Record, grid: Iterable[tuple[str, object]]) -> Iterator[
     return ((key, setting) for key, setting in grid if not rec.done(key))
 
 
-def train_data(batch_size: int, device="cpu", *, shuffle: bool = True) -> TensorLoader:
-    """The 60,000 training images as minibatches (reshuffled every epoch when ``shuffle``)."""
+def train_data(batch_size: int, device="cpu", *, shuffle: bool = True,
+               images: int | None = None) -> TensorLoader:
+    """The 60,000 training images (the first ``images`` of them when given) as minibatches,
+    reshuffled every epoch when ``shuffle``."""
     X, y = fashion_mnist_tensors(train=True)
+    if images is not None:
+        if not 1 <= images <= len(X):
+            raise ValueError(f"images must be between 1 and {len(X)}; got {images}")
+        X, y = X[:images], y[:images]
     return TensorLoader(X.to(device), y.to(device), batch_size, shuffle=shuffle)
 
 
@@ -148,23 +154,32 @@ def test_data(device="cpu", *, train: bool = False, images: int | None = None) -
 
 
 def score(net: nn.Module, device="cpu", *, train: bool = False, images: int | None = None,
-          recalibrated: int | None = None) -> float:
+          held_out: int | None = None, recalibrated: int | None = None) -> float:
     """Accuracy in evaluation mode on the test set (``train=True``: on training images), or on
-    its first ``images`` images.
+    its first ``images`` images; ``held_out=N``: on the *last* N training images, a
+    validation set for a network trained on the others (``train_data(images=60000 - N)``).
 
     ``recalibrated=N`` scores a copy of ``net`` whose BN layers took the statistics of the
     first N training images (:func:`bnref.recalibrate.recalibrate`) instead of their
     moving averages, which lag behind the weights; ``net`` itself is not changed."""
     if recalibrated is not None:
         net = recalibrated_copy(net, recalibrated, device)
-    return evaluate_accuracy_gpu(net, test_data(device, train=train, images=images), device)
+    if held_out is not None:
+        X, y = fashion_mnist_tensors(train=True)
+        if not 1 <= held_out < len(X):
+            raise ValueError(f"held_out must be between 1 and {len(X) - 1}; got {held_out}")
+        data = TensorLoader(X[-held_out:].to(device), y[-held_out:].to(device), TEST_BATCH)
+    else:
+        data = test_data(device, train=train, images=images)
+    return evaluate_accuracy_gpu(net, data, device)
 
 
 def recalibrated_copy(net: nn.Module, images: int, device="cpu") -> nn.Module:
     """A copy of ``net`` whose BN layers hold the statistics of the first ``images`` training
     images (:func:`bnref.recalibrate.recalibrate`), for scoring it more than once."""
     X, _ = fashion_mnist_tensors(train=True)
-    return recalibrate(net, X[:images].to(device))
+    dtype = next(p.dtype for p in net.parameters() if p.is_floating_point())
+    return recalibrate(net, X[:images].to(device, dtype))
 
 
 def finite(x: float) -> float | None:

@@ -9,6 +9,8 @@ the test suite runs the pages and compares their output. One module per family o
   reproduction and throughput files;
 * :mod:`.claims` — the claims page: the controlled experiments, inference cost, the
   noise arms; :mod:`.learning_rate` — its learning-rate sweep (also the exercises page);
+* :mod:`.budgets` — the claims page's runs whose budget fits the claim: accuracy at
+  convergence, and regularizers where the network overfits;
 * :mod:`.small_batch` — the small-batch page;
 * :mod:`.moving_statistics` — the moving-statistics page (its explorer draws the same file);
 * :mod:`.performance` — the performance page: the bench, inference and validation files,
@@ -22,6 +24,9 @@ from __future__ import annotations
 from bnref.experiments.report.pages.claims import (
     ablation_table, ablation_affine, init_scale_table, placement_table, dropout_table, dropout_variance_shift,
     inference_table, ghost_bn_table,
+)
+from bnref.experiments.report.pages.budgets import (
+    convergence_table, convergence_speed, regularization_table,
 )
 from bnref.experiments.report.pages.learning_rate import (
     lr_range_table, lr_sweep_summary, lr_sweep_table,
@@ -50,6 +55,9 @@ __all__ = [
     "lr_range_table",
     "init_scale_table",
     "placement_table",
+    "convergence_table",
+    "convergence_speed",
+    "regularization_table",
     "dropout_table",
     "dropout_variance_shift",
     "inference_table",

@@ -7,7 +7,9 @@ import statistics
 from pathlib import Path
 
 from bnref.experiments.commands.ghost_bn import ARMS
-from bnref.experiments.report.pages._common import _ARM_NAMES, _mean_std, load
+from bnref.experiments.report.pages._common import (
+    _ARM_NAMES, _mean_std, _paired_ci, _reading, load,
+)
 
 
 def ablation_table(path: str | Path, arms: list[str] | None = None) -> None:
@@ -68,26 +70,35 @@ def ablation_affine(path: str | Path, arm: str = "all") -> None:
 def init_scale_table(path: str | Path) -> None:
     """Print the init-scale runs as a Markdown table: per factor on the xavier-uniform initial
     weights, the final test accuracy with and without BN for each activation (mean ± sample std
-    over the seeds), with how many seeds trained where not all did."""
+    over the seeds), with how many seeds trained where not all did; BN arms scored with
+    re-estimated statistics too when the file has them (the primary metric)."""
     data = load(path)
     c = data["config"]
     runs = list(data["runs"].values())
-    cols = [(act, arm) for act in c["activations"] for arm in c["arms"]]
+    recal = "recalibration_images" in c
+    cols = []
+    for act in c["activations"]:
+        for arm in c["arms"]:
+            if arm == "bn" and recal:
+                cols.append((act, arm, "recalibrated_test_acc", f"{act}, with BN, re-estimated"))
+            cols.append((act, arm, "test_acc", f"{act}, {_ARM_NAMES[arm]}"
+                         + (", as trained" if arm == "bn" and recal else "")))
     lrs = ", ".join(f"{a} lr {lr:g}" for a, lr in c["lrs"].items())
     print(f"LeNet, batch {c['batch_size']}, {c['epochs']} epochs ({lrs}); test accuracy mean ± "
           f"std over the seeds; (k of n): seeds that trained (finite loss, test accuracy > "
-          f"{c['failed_at']})")
-    print("| xavier × | " + " | ".join(f"{act}, {_ARM_NAMES[arm]}" for act, arm in cols) + " |")
+          f"{c['failed_at']})" + (f"; re-estimated: BN statistics from "
+                                  f"{c['recalibration_images']} training images" if recal else ""))
+    print("| xavier × | " + " | ".join(name for *_, name in cols) + " |")
     print("| ---: |" + " ---: |" * len(cols))
     for scale in c["scales"]:
         cells = []
-        for act, arm in cols:
+        for act, arm, field, _ in cols:
             group = [r for r in runs
                      if (r["activation"], r["arm"], r["init_scale"]) == (act, arm, scale)]
-            if not group:
+            acc = [r[field] for r in group if r.get(field) is not None]
+            if not acc:
                 cells.append("–")
                 continue
-            acc = [r["test_acc"] for r in group]
             cell = _mean_std(acc, ".3f") if len(acc) > 1 else f"{acc[0]:.3f}"
             trained = sum(r["trained"] for r in group)
             if trained < len(group):
@@ -104,59 +115,54 @@ def _cell(values: list, fmt: str) -> str:
     return _mean_std(values, fmt) if len(values) > 1 else f"{values[0]:{fmt}}"
 
 
-def _paired(a: dict, b: dict, fmt: str) -> str:
-    """Mean ± std over seeds of ``b[seed] - a[seed]`` (seeds in both, neither diverged)."""
-    diffs = [b[s] - a[s] for s in sorted(a.keys() & b.keys())
-             if a[s] is not None and b[s] is not None]
-    if not diffs:
-        return "–"
-    if len(diffs) == 1:
-        return f"{diffs[0]:+{fmt}}"
-    return f"{statistics.fmean(diffs):+{fmt}} ± {statistics.stdev(diffs):{fmt}}"
-
-
-def placement_table(path: str | Path, last: int = 1) -> None:
+def placement_table(path: str | Path) -> None:
     """Print the placement experiment as a Markdown table: per activation and learning rate,
-    the final test accuracy (10,000 images) and the last epoch's training loss with BN before
-    and after the activation (mean ± sample std over the seeds), and the difference after −
-    before, paired by seed (both placements start from the same weights and see the same
-    batches). ``last > 1``: each run's accuracy and loss averaged over its last ``last``
-    epochs (test accuracy swings from epoch to epoch with the moving statistics)."""
+    the final test accuracy (10,000 images) with BN before and after the activation, scored
+    with re-estimated statistics (the primary metric) and as trained, the difference after −
+    before paired by seed (both placements start from the same weights and see the same
+    batches) with its 95 % interval, and the last epoch's training loss (mean ± sample std
+    over the seeds). A diverged run has no accuracy; the cell counts it."""
     data = load(path)
     config = data["config"]
-    if not 1 <= last <= config["epochs"]:
-        raise ValueError(f"last must be between 1 and the {config['epochs']} epochs of "
-                         f"{path}; got {last}")
     runs = list(data["runs"].values())
     seeds = len({r["seed"] for r in runs})
-
-    def tail(values):
-        values = values[-last:]
-        return None if None in values else statistics.fmean(values)
-
-    what = "final" if last == 1 else f"mean of the last {last} epochs of each run"
+    recal = "recalibration_images" in config
+    metric = (f"re-estimated from {config['recalibration_images']} training images"
+              if recal else "as trained")
     print(f"LeNet-BN on Fashion-MNIST, batch {config['batch_size']}, {config['epochs']} "
           f"epochs; BN before (conv → BN → activation) or after (conv → activation → BN); "
-          f"{what}; mean ± std over {seeds} seeds; after − before paired by seed")
-    print("| activation | lr | test acc, before | test acc, after | after − before | "
-          "train loss, before | train loss, after | after − before |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"final test accuracy, {metric}; mean ± std over {seeds} seeds; after − before "
+          f"paired by seed")
+    print("| activation | lr | before | after | after − before, points [95 % CI] | reading | "
+          "as trained, before / after | train loss, before / after |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+
+    def final(r, field):
+        if r["diverged_at"] is not None:
+            return None
+        return r[field] if field == "recalibrated_test_acc" else r[field][-1]
+
     for act in config["activations"]:
         for lr in config["lrs"]:
-            acc, loss = {}, {}
-            for placement in ("before", "after"):
-                mine = [r for r in runs if (r["activation"], r["lr"], r["placement"])
-                        == (act, lr, placement)]
-                acc[placement] = {r["seed"]: tail(r["test_acc"]) for r in mine}
-                loss[placement] = {r["seed"]: tail(r["train_loss"]) for r in mine}
-            if not (acc["before"] or acc["after"]):
+            by = {p: [r for r in runs if (r["activation"], r["lr"], r["placement"])
+                      == (act, lr, p)] for p in ("before", "after")}
+            if not (by["before"] and by["after"]):
                 continue  # an interrupted run: nothing finished here yet
-            cells = [_cell(list(acc[p].values()), ".3f") if acc[p] else "–"
-                     for p in ("before", "after")]
-            cells.append(_paired(acc["before"], acc["after"], ".3f"))
-            cells += [_cell(list(loss[p].values()), ".3f") if loss[p] else "–"
-                      for p in ("before", "after")]
-            cells.append(_paired(loss["before"], loss["after"], ".3f"))
+            field = "recalibrated_test_acc" if recal else "test_acc"
+            acc = {p: {r["seed"]: final(r, field) for r in by[p]} for p in by}
+            trained = {p: {r["seed"]: final(r, "test_acc") for r in by[p]} for p in by}
+            loss = {p: {r["seed"]: final(r, "train_loss") for r in by[p]} for p in by}
+            cells = [_cell(list(acc[p].values()), ".3f") for p in by]
+            diverged = [f"{p} diverges in {sum(v is None for v in acc[p].values())} of "
+                        f"{len(acc[p])}" for p in by if None in acc[p].values()]
+            if diverged:  # a difference over the runs that survived would hide it
+                cells += ["–", "; ".join(diverged)]
+            else:
+                cells += [_paired_ci(acc["before"], acc["after"]),
+                          _reading(acc["before"], acc["after"], "after is better",
+                                   "before is better")]
+            cells += [" / ".join(_cell(list(d[p].values()), ".3f") for p in by)
+                      for d in (trained, loss)]
             print(f"| {act} | {lr:g} | " + " | ".join(cells) + " |")
 
 
