@@ -66,3 +66,24 @@ from bnref import results
 
 pages.init_scale_table(results.path("init-scale-cpu.json"))
 # --8<-- [end:init_scale_table]
+
+# --8<-- [start:convergence_speed]
+from bnref.experiments.report import pages
+from bnref import results
+
+pages.convergence_speed(results.path("convergence-cpu.json"))
+# --8<-- [end:convergence_speed]
+
+# --8<-- [start:convergence_table]
+from bnref.experiments.report import pages
+from bnref import results
+
+pages.convergence_table(results.path("convergence-cpu.json"))
+# --8<-- [end:convergence_table]
+
+# --8<-- [start:regularization_table]
+from bnref.experiments.report import pages
+from bnref import results
+
+pages.regularization_table(results.path("regularization-cpu.json"))
+# --8<-- [end:regularization_table]

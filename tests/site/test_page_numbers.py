@@ -73,10 +73,18 @@ Numbers that are not the page's own printed measurements (``PAGES``, per page, s
     Every entry must still be used on its page (``test_allow_lists_are_used``), so an
     entry cannot outlive the text it was written for.
 
-Known limit: the pool is the whole page, so a stale number that happens to equal, at its
-precision, some other number the page prints still passes; the check proves that a
-number is printed somewhere on the page, not that it is the right one. Integers with
-``about`` (10 % of 15 is 1.5) are the weakest; decimals are the strongest.
+Matched to its place (``Rules.scoped``: the claims, small-batch and exercises pages)
+    The pool of a prose number is not the whole page but its place: the output blocks of
+    its own ``##`` section (both columns of a bilingual section are one place: ``{#x}``
+    and ``{#x-en}``), of the sections its line links to (an at-a-glance row linking
+    ``[…](#placement)``), and of the sections the page declares its section a summary of
+    (``summaries``). A number moved to the wrong section, or a stale number that equals
+    a value printed elsewhere on the page, fails.
+
+Known limit: within its place a number is matched to any equal value, so a stale number
+that equals, at its precision, another number of the same section still passes. Integers
+with ``about`` (10 % of 15 is 1.5) are the weakest; decimals are the strongest. Pages not
+scoped are matched against their whole output.
 """
 
 from __future__ import annotations
@@ -134,11 +142,44 @@ def split_page(text: str):
             yield number, "prose", line
 
 
+HEADING_ID = re.compile(r"^##(?!#)\s.*\{#([\w-]+)\}\s*$")
+LINKED = re.compile(r"\]\(#([\w-]+)\)")
+
+
+def _key(anchor: str) -> str:
+    """A section's key: its id, the English column's ``-en`` dropped (both columns are one
+    section)."""
+    return anchor.removesuffix("-en")
+
+
+def section_keys(text: str) -> dict[int, str]:
+    """Line number -> the key of the ``##`` section it is in ('' before the first)."""
+    keys, key = {}, ""
+    for number, line in enumerate(text.split("\n"), 1):
+        m = HEADING_ID.match(line)
+        if m:
+            key = _key(m.group(1))
+        keys[number] = key
+    return keys
+
+
+def section_pools(text: str) -> dict[str, list[float]]:
+    """Section key -> the numbers printed in that section's ```` ```output ```` blocks."""
+    keys, pools = section_keys(text), {}
+    for number, kind, line in split_page(text):
+        if kind == "output":
+            pools.setdefault(keys[number], []).extend(
+                float(m.group(1) + (m.group(2) or "")) for m in OUTPUT_NUMBER.finditer(line))
+    return pools
+
+
+OUTPUT_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)([eE][+\-]?\d+)?")
+
+
 def output_numbers(text: str) -> list[float]:
     """Every number printed in the ```` ```output ```` blocks of ``text``, signs dropped."""
     block = "\n".join(line for _, kind, line in split_page(text) if kind == "output")
-    return [float(m.group(1) + (m.group(2) or ""))
-            for m in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?)([eE][+\-]?\d+)?", block)]
+    return [float(m.group(1) + (m.group(2) or "")) for m in OUTPUT_NUMBER.finditer(block)]
 
 
 # --------------------------------------------------------------------------
@@ -392,6 +433,10 @@ class Rules:
     settings: list[Allowed] = field(default_factory=list)  # settings, tolerances
     derived: list[Derived] = field(default_factory=list)
     elsewhere: list[Elsewhere] = field(default_factory=list)
+    #: match each number to its place: the output of its own section, of the sections its
+    #: line links to (``](#id)``), and of the sections ``summaries`` lets a section sum up
+    scoped: bool = False
+    summaries: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def allowed(self) -> list[Allowed]:
         return self.published + self.unprinted + self.settings
@@ -429,6 +474,17 @@ def check(text: str, rules: Rules = Rules()) -> Report:
         missing = [o for o in re.findall(r"\d+(?:\.\d+)?", d.formula) if float(o) not in pool]
         if missing:
             problems.append(f"derived {d.text} = {d.formula}: {', '.join(missing)} not printed")
+    keys, pools = section_keys(text), section_pools(text)
+
+    def place(p: ProseNumber) -> list[float]:
+        """The output a number may be backed by: the whole page's, or (scoped) its place's."""
+        if not rules.scoped:
+            return pool
+        own = keys[p.line]
+        places = {own, *rules.summaries.get(own, ()),
+                  *(_key(a) for a in LINKED.findall(p.context))}
+        return [x for key in places for x in pools.get(key, [])]
+
     checked, unbacked = [], []
     for p in prose_numbers(text, marker):
         if p.earlier or p.setting or not p.measured:
@@ -447,7 +503,7 @@ def check(text: str, rules: Rules = Rules()) -> Report:
             if entry or (derived and backs(evaluate(derived.formula), p)) or (other and any(
                     backs(x, p) for x in output_numbers((ROOT / other.page).read_text("utf-8")))):
                 continue
-        elif any(backs(x, p) for x in pool):
+        elif any(backs(x, p) for x in place(p)):
             continue
         unbacked.append(p)
     return Report(checked, unbacked, used, problems)
@@ -474,6 +530,9 @@ GN_TABLE_2 = Allowed(
 
 PAGES: dict[str, Rules] = {
     "docs/experiments/claims.md": Rules(
+        scoped=True,
+        settings=[Allowed(r"interval|置信区间", ("95",),
+                          "the confidence level of every interval on the page")],
         published=[
             Allowed(r"Ioffe|Inception|BN-Baseline|BN-x30",
                     ("72.2", "72.7", "74.8", "13.3", "31.0", "2.1", "14", "5", "6", "30"),
@@ -486,32 +545,28 @@ PAGES: dict[str, Rules] = {
                     "77.42 % without dropout, 68.55 % with dropout 0.5; 8.9 their difference"),
             GN_TABLE_2,
             Allowed(r"caffenet-benchmark", ("0.474", "0.499", "0.603", "0.607", "0.584",
-                                            "0.596", "0.619"),
-                    "ducha-aiki/caffenet-benchmark, batchnorm.md: top-1 accuracy of CaffeNet "
-                    "and GoogLeNet with BN before or after ReLU, and GoogLeNet without BN"),
+                                            "0.596", "0.619", "0.527", "0.513"),
+                    "ducha-aiki/caffenet-benchmark, batchnorm.md: accuracy of a CaffeNet-like "
+                    "network and of GoogLeNet with BN before or after ReLU, GoogLeNet without "
+                    "BN; 'BN and dropout': 0.499 (dropout 0.5), 0.527 (0.2), 0.513 (none)"),
             Allowed(r"note|笔记|推理速度减慢|inference 20", ("20", "20.3"),
                     "the note: 'inference 20 % slower', from its two printed throughputs, "
                     "1 - 32546.7 / 40832.5 = 20.3 % (both printed on the reproduction page)"),
-        ],
-        derived=[
-            Derived(r"re-estimat|重新估计", "3.4", "0.873 - 0.839",
-                    "dropout, recalibrated: p = 0 (0.873) minus p = 0.5 before the hidden "
-                    "layers (0.839)"),
-            Derived(r"re-estimat|重新估计", "2.8", "0.873 - 0.845",
-                    "dropout, p = 0: recalibrated (0.873) minus as trained (0.845)"),
-            Derived(r"re-estimat|重新估计", "2", "0.826 - 0.803",
-                    "dropout without BN: p = 0 (0.826) minus p = 0.5 before the hidden layers "
-                    "(0.803)"),
-            Derived(r"Santurkar", "4", "82.4 - 77.9",
-                    "ghost BN, precise: whole-batch BN (82.4) minus noisy BN (77.9)"),
         ],
         elsewhere=[
             Elsewhere(r"SyncBatchNorm", "25", "docs/reference/sync-bn.md",
                       "per-process BN at 4 processes x 2 images, minus one process: -24.9"),
         ]),
-    "docs/experiments/small-batch.md": Rules(published=[GN_TABLE_2]),
+    "docs/experiments/small-batch.md": Rules(
+        published=[GN_TABLE_2], scoped=True,
+        summaries={"findings": ("setup", "results", "recalibration", "batch-of-one"),
+                   "gn-paper": ("results",)},
+        settings=[Allowed(r"replay|重放", ("6",),
+                          "the steps of each replayed run a results file keeps "
+                          "(bnref.experiments.harness.sweep.REPLAY_STEPS)")]),
     "docs/experiments/reproduce.md": Rules(),
     "docs/notes/exercises.md": Rules(
+        scoped=True,
         settings=[
             Allowed(r"epoch|迭代周期", ("235",),
                     "steps in one epoch: 60,000 training images at batch size 256, "
@@ -645,3 +700,69 @@ def test_the_matching_rules():
             ("46 %", "45 %", "45", "46.2 rounds to 46, not 45")]:
         report = check(SYNTHETIC.replace(old, new))
         assert [p.text for p in report.unbacked] == [stale], why
+
+
+PLACES = """\
+## A {#a}
+
+BN reaches 83.7 %.
+
+```output
+0.837
+```
+
+## B {#b}
+
+The other reaches 91.2 %.
+
+```output
+0.912
+```
+"""
+
+
+def test_a_number_is_matched_to_its_place_not_to_any_equal_value_on_the_page():
+    scoped = Rules(scoped=True)
+    assert check(PLACES, scoped).unbacked == []
+    moved = PLACES.replace("BN reaches 83.7 %", "BN reaches 91.2 %")
+    assert check(moved).unbacked == []  # the whole page prints 0.912 ...
+    assert [p.text for p in check(moved, scoped).unbacked] == ["91.2"]  # ... but not section A
+    # a line that links to the section it sums up, or a section declared a summary, may use it
+    assert check(moved.replace("91.2 %.", "91.2 % ([B](#b)).", 1), scoped).unbacked == []
+    assert check(moved, Rules(scoped=True, summaries={"a": ("b",)})).unbacked == []
+    # both columns of a bilingual section are one place: {#b} and {#b-en}
+    bilingual = PLACES.replace("## B {#b}", "## B {#b}\n\nZH 91.2%。\n\n## B {#b-en}")
+    assert check(bilingual, scoped).unbacked == []
+
+
+def test_the_claims_page_fails_when_one_number_is_changed_or_moved():
+    """On the real page: a verdict's number replaced by one printed only in another section
+    (moved) fails the scoped check, though the whole page prints it; replaced by a number
+    printed nowhere (changed), it fails both."""
+    page = "docs/experiments/claims.md"
+    text = (ROOT / page).read_text(encoding="utf-8")
+    rules = PAGES[page]
+    keys, pools = section_keys(text), section_pools(text)
+    assert not check(text, rules).unbacked
+    target = next(p for p in check(text, rules).checked
+                  if keys[p.line] == "placement" and p.decimals == 1 and not p.approx
+                  and not p.percent and "[" in p.context)
+    lines = text.split("\n")
+
+    def with_value(value: str) -> str:
+        raw = lines[target.line - 1]
+        changed = raw[:target.start] + value + raw[target.end:]
+        return "\n".join(lines[:target.line - 1] + [changed] + lines[target.line:])
+
+    own = {f"{x:.1f}" for x in pools["placement"]}
+    moved = next(v for key, xs in pools.items() if key != "placement"
+                 for v in (f"{x:.1f}" for x in xs if 1 < x < 50)
+                 if v not in own and f"{float(v) / 100:.3f}" not in
+                 {f"{x:.3f}" for x in pools["placement"]})
+    report = check(with_value(moved), rules)
+    assert [(p.line, p.text) for p in report.unbacked] == [(target.line, moved)]
+    assert check(with_value(moved), Rules(**{**rules.__dict__, "scoped": False})).unbacked == []
+    nowhere = next(f"{v / 10:.1f}" for v in range(11, 500)
+                   if all(abs(x - v / 10) > 0.06 and abs(100 * x - v / 10) > 0.06
+                          for xs in pools.values() for x in xs))
+    assert [p.text for p in check(with_value(nowhere), rules).unbacked] == [nowhere]
