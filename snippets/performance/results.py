@@ -35,3 +35,13 @@ pages.validation_table(results.path("bench-validation.json"))
 # continues the blocks above (pages, results)
 pages.lighthouse_table(results.path("lighthouse.json"), ["lazy-code-gzip", "lazy-code-plain"])
 # --8<-- [end:lighthouse]
+
+# --8<-- [start:lighthouse_all]
+# continues the blocks above (pages, results): every page of the site, one run each
+import json
+
+lighthouse = results.path("lighthouse.json")
+every_page = [label for label in json.loads(lighthouse.read_text())["runs"]
+              if label.startswith("all/")]
+pages.lighthouse_table(lighthouse, every_page)
+# --8<-- [end:lighthouse_all]
