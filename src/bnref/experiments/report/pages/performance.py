@@ -117,7 +117,7 @@ def lighthouse_table(path: str | Path, labels: list[str] | None = None) -> None:
         s, t = run["scores"], run["metrics_ms"]
         served = "plain" if run["served"].startswith("uncompressed") else "gzip"
         every = "/".join(f"{x:.2f}" for x in run["scores_all_runs"]["performance"])
-        print(f"{label:{width}} {run['page']:22} {served:6} {s['performance']:4.2f} {every:24} "
+        print(f"{label:{width}} {run['page'] or '/':22} {served:6} {s['performance']:4.2f} {every:24} "
               f"{s['accessibility']:4.2f} {run['total_bytes'] / 1000:5.0f} "
               f"{t['first-contentful-paint']:5} {t['largest-contentful-paint']:5} "
               f"{t['total-blocking-time']:4} {t['cumulative-layout-shift']:5.3f} "
