@@ -62,11 +62,7 @@ def configure(parser) -> None:
                         help=f"learning rate of the sigmoid networks (default: {LRS['sigmoid']})")
     parser.add_argument("--relu-lr", type=float, default=LRS["relu"],
                         help=f"learning rate of the ReLU networks (default: {LRS['relu']})")
-    parser.add_argument("--recalibrate", type=int, default=None, metavar="N",
-                        help="also score every BN run that did not diverge with its moving "
-                        "statistics re-estimated from N training images (bnref.recalibrate); "
-                        "default: as trained only")
-    sweep.add_options(parser, "init-scale", seeds=3, epochs=2, max_steps=True)
+    sweep.add_options(parser, "init-scale", seeds=3, epochs=2, max_steps=True, recalibrate=True)
 
 
 def run_key(activation: str, arm: str, scale: float, seed: int) -> str:
@@ -82,9 +78,6 @@ def replay_losses(run: dict, steps: int) -> list[float]:
 def run(args) -> int:
     if any(s <= 0 for s in args.scales):
         raise SystemExit(f"--scales must be positive factors; got {args.scales}")
-    if args.recalibrate is not None and args.recalibrate < 1:
-        raise SystemExit(f"--recalibrate must be a number of training images >= 1; "
-                         f"got {args.recalibrate}")
     device = torch.device(args.device)
     lrs = {"sigmoid": args.sigmoid_lr, "relu": args.relu_lr}
     config = {"activations": args.activations, "arms": args.arms, "scales": args.scales,

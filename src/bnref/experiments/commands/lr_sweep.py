@@ -80,14 +80,10 @@ def configure(parser) -> None:
                         "test set, a multiple of 1000 (default: 2000)")
     parser.add_argument("--threshold", type=float, default=0.80,
                         help="test accuracy whose first step is reported (default: 0.80)")
-    parser.add_argument("--recalibrate", type=int, default=None, metavar="N",
-                        help="also score every BN run that did not diverge with its moving "
-                        "statistics re-estimated from N training images (bnref.recalibrate); "
-                        "default: as trained only")
     parser.add_argument("--long-epochs", type=int, default=10,
                         help="phase 2: epochs at each arm's own best rate (default: 10, the "
                         "note's budget; 0 skips phase 2)")
-    sweep.add_options(parser, "lr-sweep", seeds=3, epochs=2, max_steps=True,
+    sweep.add_options(parser, "lr-sweep", seeds=3, epochs=2, max_steps=True, recalibrate=True,
                       epochs_help="epochs of each sweep run (default: 2, 470 steps)")
 
 

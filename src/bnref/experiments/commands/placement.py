@@ -59,11 +59,7 @@ def configure(parser) -> None:
                         "conv -> activation -> BN (default: both)")
     parser.add_argument("--lrs", nargs="+", type=float, default=list(LRS),
                         help="SGD learning rates (default: 0.1 1.0)")
-    parser.add_argument("--recalibrate", type=int, default=None, metavar="N",
-                        help="also score every run that did not diverge with its moving "
-                        "statistics re-estimated from N training images (bnref.recalibrate); "
-                        "default: as trained only")
-    sweep.add_options(parser, "placement", seeds=3, epochs=5, max_steps=True)
+    sweep.add_options(parser, "placement", seeds=3, epochs=5, max_steps=True, recalibrate=True)
 
 
 def run_key(activation: str, placement: str, lr: float, seed: int) -> str:
@@ -102,9 +98,6 @@ def replay_losses(run: dict, steps: int) -> list[float]:
 def run(args) -> int:
     if any(not lr > 0 for lr in args.lrs):
         raise SystemExit(f"--lrs must be positive learning rates; got {args.lrs}")
-    if args.recalibrate is not None and args.recalibrate < 1:
-        raise SystemExit(f"--recalibrate must be a number of training images >= 1; "
-                         f"got {args.recalibrate}")
     device = torch.device(args.device)
     config = {"activations": args.activations, "placements": args.placements,
               "lrs": args.lrs, "seeds": args.seeds, "epochs": args.epochs,

@@ -58,10 +58,12 @@ TEST_BATCH = 1000
 def add_options(parser: argparse.ArgumentParser, name: str, *, seeds: int | None = 3,
                 epochs: int | None = None, epochs_help: str | None = None,
                 max_steps: bool = False, device: bool = True, threads: int | None = 1,
-                threads_help: str | None = None, progress: bool = True) -> None:
+                threads_help: str | None = None, progress: bool = True,
+                recalibrate: bool = False) -> None:
     """The options the commands share: ``--seeds`` and ``--epochs`` (unless ``None``),
     ``--max-steps`` (``max_steps=True``), ``--device`` (cpu by default; ``device=False``: the
-    command has its own), ``--threads``, ``--out``, ``--fresh`` and ``--no-progress``."""
+    command has its own), ``--threads``, ``--out``, ``--fresh``, ``--no-progress`` and
+    ``--recalibrate N`` (``recalibrate=True``: also score with re-estimated statistics)."""
     if seeds is not None:
         parser.add_argument("--seeds", type=int, default=seeds,
                             help=f"seeds 0..N-1 (default: {seeds})")
@@ -83,6 +85,11 @@ def add_options(parser: argparse.ArgumentParser, name: str, *, seeds: int | None
                         help="start over instead of resuming an existing results file")
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    if recalibrate:
+        parser.add_argument("--recalibrate", type=int, default=None, metavar="N",
+                            help="also score every BN run that did not diverge with its moving "
+                            "statistics re-estimated from N training images (bnref.recalibrate);"
+                            " default: as trained only")
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -102,6 +109,9 @@ def start(args: argparse.Namespace, name: str, config: dict) -> record.Record:
         value = getattr(args, option, None)
         if value is not None and value < 1:
             raise SystemExit(f"--{option} must be >= 1; got {value}")
+    if getattr(args, "recalibrate", None) is not None and args.recalibrate < 1:
+        raise SystemExit(f"--recalibrate must be a number of training images >= 1; "
+                         f"got {args.recalibrate}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(getattr(args, "device", "cpu"))
