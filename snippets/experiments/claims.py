@@ -2,26 +2,12 @@
 
 Each section starts with its own imports, so it runs alone in a fresh Python session.
 """
-# --8<-- [start:lr_sweep_summary]
-from bnref.experiments.report import pages
-from bnref import results
-
-pages.lr_sweep_summary(results.path("lr-sweep-cpu.json"))
-# --8<-- [end:lr_sweep_summary]
-
 # --8<-- [start:lr_range_table]
 from bnref.experiments.report import pages
 from bnref import results
 
 pages.lr_range_table(results.path("lr-range-cpu.json"))
 # --8<-- [end:lr_range_table]
-
-# --8<-- [start:lr_sweep_table]
-from bnref.experiments.report import pages
-from bnref import results
-
-pages.lr_sweep_table(results.path("lr-sweep-cpu.json"))
-# --8<-- [end:lr_sweep_table]
 
 # --8<-- [start:dropout_table]
 from bnref.experiments.report import pages
