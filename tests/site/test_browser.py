@@ -306,6 +306,21 @@ STILL = """(selector) => new Promise(done => {
 })"""
 
 
+INJECTED = """(previous) => {
+    const back = document.querySelector('a.md-footer__link--prev');
+    return back !== null && new URL(back.href).pathname === previous;
+}"""
+
+# true once every block of the shown language is laid out and the other one hidden
+MODE_SHOWN = """(mode) => {
+    const shown = e => e.getClientRects().length > 0;
+    const other = mode === 'zh' ? 'en' : 'zh';
+    const mine = [...document.querySelectorAll(`.bi > [lang=${mode}]`)];
+    const theirs = [...document.querySelectorAll(`.bi > [lang=${other}]`)];
+    return mine.length > 0 && mine.every(shown) && !theirs.some(shown);
+}"""
+
+
 def test_language_choice_switches_and_persists(reader):
     with snapshot_on_failure(reader, "reading-modes"):
         reader.open(CHAPTER)
@@ -341,7 +356,12 @@ def test_language_choice_switches_and_persists(reader):
                 if attempt == 2:
                     raise
         REPORT["footer_clicks"] = attempt
+        # Material changes the address on the click and injects the fetched page
+        # later: wait for the new page itself (its "previous" link leads back to
+        # the chapter) and for the reading mode to have been applied to it.
+        reader.page.wait_for_function(INJECTED, arg=f"/{CHAPTER}", timeout=15_000)
         reader.wait_for_page()
+        reader.page.wait_for_function(MODE_SHOWN, arg="zh", timeout=10_000)
         instant = reader.page.evaluate("window.__bnref_marker") == marker
         REPORT["instant_navigation"] = instant
         assert instant, "navigation.instant is enabled: the next page must load without a reload"
