@@ -871,6 +871,16 @@ def _invoke(argv: list[str]) -> str:
     return out.getvalue()
 
 
+#: A tiny run scores on this many test images, not all 10,000: scoring is most of a tiny
+#: run's time, and these tests hold what a command writes, not how well it learns.
+TINY_TEST_IMAGES = 500
+_all_test_images = sweep.test_data
+
+
+def _first_test_images(device="cpu", *, train: bool = False, images: int | None = None):
+    return _all_test_images(device, train=train, images=TINY_TEST_IMAGES if images is None else images)
+
+
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
     done: dict[str, Tiny] = {}
@@ -882,6 +892,7 @@ def tiny_runs(tmp_path_factory):
             with pytest.MonkeyPatch.context() as mp:
                 for attribute, value in cmd.stubs.items():
                     mp.setattr(cmd.module, attribute, value)
+                mp.setattr(sweep, "test_data", _first_test_images)
                 out = _invoke(argv)
                 data = json.loads(path.read_text())
                 resumed_out = _invoke(argv)
