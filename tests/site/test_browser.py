@@ -198,10 +198,15 @@ MATH_SCRIPTS = r"""() => [
 # when inline) and every script the page requested.
 
 LEFTOVER_TEX = r"""() => {
-  // Text a reader sees in the article, code excluded: no TeX source may remain.
-  const article = document.querySelector("article").cloneNode(true);
-  article.querySelectorAll("pre, code, script, style, .katex").forEach(e => e.remove());
-  const text = article.textContent;
+  // Text a reader sees in the article and its table of contents, code excluded:
+  // no TeX source may remain (a heading's TOC entry is its text: data-toc-label).
+  const text = ["article", ".md-nav--secondary"].map(selector => {
+    const part = document.querySelector(selector);
+    if (!part) return "";
+    const copy = part.cloneNode(true);
+    copy.querySelectorAll("pre, code, script, style, .katex").forEach(e => e.remove());
+    return copy.textContent;
+  }).join("\n");
   return ["\\(", "\\)", "\\[", "\\]", "$$"].filter(d => text.includes(d));
 }"""
 
