@@ -4,7 +4,8 @@ The docstrings keep doctests (``>>>``: run by the docs harness, shown by
 ``help()``); ``overrides/griffe_examples.py`` renders each as a ``python`` fence
 (prompts gone, the documented name imported, shown values printed) and an
 ``output`` fence. Here the site is built once (strictly, as CI builds it) and
-``reference/api/index.html`` is read back:
+the API reference's pages (``reference/api/``: the page and its three
+neighbours) are read back:
 
 * every docstring with an ``Examples:`` section whose object is on the page
   has that section rendered, and each section holds a Python code block (with
@@ -33,6 +34,8 @@ from results_support import TESTS
 
 ROOT = docharness.ROOT
 RUNNER = TESTS / "copy_paste_runner.py"
+#: the pages of the API reference under reference/api/ ("" is its index page)
+API_PAGES = ["", "tools", "speed", "d2l"]
 #: Examples checked for prompts but not run here, each with the reason.
 NOT_RUN_HERE = {
     path: "torch.compile compiles it afresh in a new process: 45-60 s each on the "
@@ -145,7 +148,8 @@ def api_page(tmp_path_factory):
     site = tmp_path_factory.mktemp("site-api") / "site"
     build_site(site)
     parser = ApiPage()
-    parser.feed((site / "reference" / "api" / "index.html").read_text(encoding="utf-8"))
+    for page in API_PAGES:  # the four pages of the API reference, read as one
+        parser.feed((site / "reference" / "api" / page / "index.html").read_text(encoding="utf-8"))
     return parser
 
 
