@@ -42,6 +42,11 @@ def fresh():
 
 
 @pytest.fixture(scope="module")
+def float64():
+    return sync_check.checked(torch.float64)  # what the replay computes; once per process
+
+
+@pytest.fixture(scope="module")
 def committed():
     return json.loads(COMMITTED.read_text(encoding="utf-8"))
 
@@ -99,11 +104,11 @@ def test_the_check_fails_without_synchronization(fresh):
     assert bn["beta grad"] < BOUND  # dbeta = sum dY: no statistics enter it
 
 
-def test_a_changed_difference_fails_the_replay_and_is_named(fresh, committed, tmp_path,
+def test_a_changed_difference_fails_the_replay_and_is_named(float64, committed, tmp_path,
                                                             monkeypatch):
     import copy
 
-    changed = copy.deepcopy(sync_check.checked(torch.float64))  # what the replay computes
+    changed = copy.deepcopy(float64)  # what the replay computes
     changed["differences"]["sync"]["moving_var"] = 0.48  # SyncBatchNorm stopped synchronizing
     monkeypatch.setattr(sync_check, "checked", lambda dtype=torch.float32: changed)
     path = tmp_path / "sync-check.json"
@@ -114,9 +119,9 @@ def test_a_changed_difference_fails_the_replay_and_is_named(fresh, committed, tm
     assert "python -m bnref sync-check" in problems[0]
 
 
-def test_the_command_writes_the_file_and_the_page_prints_it(fresh, tmp_path, capsys,
+def test_the_command_writes_the_file_and_the_page_prints_it(fresh, float64, tmp_path, capsys,
                                                             monkeypatch):
-    float64 = sync_check.checked(torch.float64)  # what the replay entry holds
+    # float64: what the replay entry holds
     monkeypatch.setattr(sync_check, "checked",  # both ran above: the command spawns nothing
                         lambda dtype=torch.float32: fresh if dtype == torch.float32 else float64)
     out = tmp_path / "sync.json"
