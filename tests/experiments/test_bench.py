@@ -71,12 +71,12 @@ from bnref.experiments.harness import timing
 if sys.argv[1] == "retain":
     assert timing.retain_freed_memory()
 call = bench.make_call("torch", "train", bench.SHAPES["large"], "cpu")  # F.batch_norm
-for _ in range(3):  # with memory retained, the heap grows over the first calls
+for _ in range(6):  # with memory retained, the heap grows over the first calls
     call()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(2):
+for _ in range(4):
     call()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 2)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 """
 
 
