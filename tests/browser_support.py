@@ -103,6 +103,10 @@ class LocalServer:
         self.httpd.server_close()
 
 
+#: how long the shared Chromium took to start (tests/site/conftest.py), for the browser report
+LAUNCH: dict[str, float] = {}
+
+
 def launch_chromium(playwright):
     """Debian's Chromium through Playwright (no ``playwright install`` needed)."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

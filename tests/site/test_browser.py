@@ -30,13 +30,13 @@ from bnref import results
 from bnref.experiments.commands.moving_statistics import run_key
 from browser_support import (
     EXAMPLE_REPO,
+    LAUNCH,
     ROOT,
     LocalServer,
     RequestLog,
     browser_missing,
     build_site,
     fresh_dir,
-    launch_chromium,
     site_pages,
 )
 
@@ -68,15 +68,9 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    start = time.perf_counter()
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        REPORT["timings_s"]["launch"] = round(time.perf_counter() - start, 1)
-        yield chromium
-        chromium.close()
+def browser(chromium):  # tests/site/conftest.py: one Chromium per test process
+    REPORT["timings_s"]["launch"] = LAUNCH.get("seconds")
+    return chromium
 
 
 class Reader:

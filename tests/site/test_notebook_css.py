@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from browser_support import ROOT, browser_missing, launch_chromium
+from browser_support import ROOT, browser_missing
 
 sys.path.insert(0, str(ROOT / "overrides" / "hooks"))
 import notebook_css  # noqa: E402
@@ -70,9 +70,8 @@ def test_unused_custom_properties_go_and_those_read_through_others_stay():
 
 @pytest.mark.browser
 @pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
-def test_the_trimmed_stylesheet_styles_the_notebook_as_the_full_one(tmp_path):
+def test_the_trimmed_stylesheet_styles_the_notebook_as_the_full_one(tmp_path, chromium):
     from mkdocs_jupyter.nbconvert2 import nb2html
-    from playwright.sync_api import sync_playwright
 
     full = nb2html(str(notebook(tmp_path / "n.ipynb")))
     trimmed = notebook_css.trim_page(full)
@@ -80,14 +79,14 @@ def test_the_trimmed_stylesheet_styles_the_notebook_as_the_full_one(tmp_path):
     styles = """() => [...document.querySelectorAll('.jupyter-wrapper, .jupyter-wrapper *')]
         .map(e => { const s = getComputedStyle(e);
                     return [e.tagName, e.getAttribute('class') || '', [...s].filter(p => !p.startsWith('--')).map(p => p + ':' + s.getPropertyValue(p))]; })"""
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page()
+    page = chromium.new_page()
+    try:
         page.set_content(full)
         before = page.evaluate(styles)
         page.set_content(trimmed)
         after = page.evaluate(styles)
-        browser.close()
+    finally:
+        page.close()
     kinds = {cls for _, classes, _ in before for cls in classes.split()}
     assert {"jp-OutputArea-output", "jp-RenderedImage", "jp-RenderedHTMLCommon",
             "jp-InputPrompt", "jp-OutputPrompt", "jp-MarkdownCell"} <= kinds
