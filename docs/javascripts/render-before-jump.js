@@ -1,7 +1,7 @@
 // Long pages render their article blocks only near the screen
 // (stylesheets/light.css: content-visibility: auto), which keeps the first
 // load light. Until a block has been rendered once, the browser counts it as
-// 400 px high, so a jump to a heading above blocks never rendered (from the
+// 1500 px high, so a jump to a heading above blocks never rendered (from the
 // table of contents, a footnote, a heading link) could land off its target.
 // Just before each such jump, and on a page opened at an anchor, render every
 // block (again: a block's height changes when its fonts arrive): the browser
