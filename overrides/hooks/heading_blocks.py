@@ -62,29 +62,29 @@ class _Blocks(HTMLParser):
         start = self._offset()
         end = start + len(self.get_starttag_text())
         if tag in VOID:
-            self._element(tag, start, end, void=True)
+            self._element(tag, end)
             return
         self.depth += 1
         classes = (dict(attrs).get("class") or "").split()
         if self.depth == 1 and tag == "div" and "bi" in classes:
-            self.block = {"start": start, "open": (start, end), "halves": []}
+            self.block = {"open": (start, end), "halves": []}
         elif self.block is not None and self.depth == 2:
-            self.block["halves"].append({"open": (start, end), "tag": tag,
-                                         "lang": dict(attrs).get("lang"), "first": None})
+            self.block["halves"].append({"open": (start, end), "lang": dict(attrs).get("lang"),
+                                         "first": None})
         elif self.block is not None and self.depth == 3:
             half = self.block["halves"][-1]
             if half["first"] is None:
-                half["first"] = {"tag": tag, "start": start}
+                half["first"] = {"tag": tag}
 
     def handle_startendtag(self, tag, attrs):
-        start = self._offset()
-        self._element(tag, start, start + len(self.get_starttag_text()), void=True)
+        self._element(tag, self._offset() + len(self.get_starttag_text()))
 
-    def _element(self, tag, start, end, void):
+    def _element(self, tag, end):
+        """An element without content (``<br>``, ``<img/>``) as a half's first element."""
         if self.block is not None and self.depth == 2:
             half = self.block["halves"][-1]
             if half["first"] is None:
-                half["first"] = {"tag": tag, "start": start, "end": end}
+                half["first"] = {"tag": tag, "end": end}
 
     def handle_endtag(self, tag):
         if tag in VOID or tag in DOCUMENT:

@@ -66,6 +66,12 @@ def _selectors(prelude) -> list[str]:
     return [tinycss2.serialize(tokens).strip() for tokens in selectors]
 
 
+def _declarations(content) -> list[tuple[str, str]]:
+    parsed = tinycss2.parse_blocks_contents(content, skip_comments=True, skip_whitespace=True)
+    return [(d.name, tinycss2.serialize(d.value).strip() + (" !important" if d.important else ""))
+            for d in parsed if d.type == "declaration"]
+
+
 def _kept(rules, classes: set[str]) -> list:
     """The rules (qualified, or nested in @media/@supports) that can match this page."""
     out = []
@@ -74,7 +80,7 @@ def _kept(rules, classes: set[str]) -> list:
             selectors = _selectors(rule.prelude)
             matching = [s for s in selectors if can_match(s, classes)]
             if matching:
-                out.append(("rule", ", ".join(matching), rule.content))
+                out.append(("rule", ", ".join(matching), _declarations(rule.content)))
         elif rule.type == "at-rule" and rule.lower_at_keyword in ("media", "supports"):
             inner = _kept(_rules(rule.content or []), classes)
             if inner:
@@ -84,14 +90,9 @@ def _kept(rules, classes: set[str]) -> list:
     return out
 
 
-def _declarations(content) -> list[tuple[str, str]]:
-    parsed = tinycss2.parse_blocks_contents(content, skip_comments=True, skip_whitespace=True)
-    return [(d.name, tinycss2.serialize(d.value).strip() + (" !important" if d.important else ""))
-            for d in parsed if d.type == "declaration"]
-
-
 def _walk(kept):
-    for kind, head, body in kept:
+    """The declarations of every kept rule, nested ones included."""
+    for kind, _, body in kept:
         if kind == "rule":
             yield body
         elif kind == "group":
@@ -104,8 +105,8 @@ def _used_properties(blocks, html: str) -> set[str]:
     defined: dict[str, list[str]] = {}
     used: set[str] = set(VAR.findall(html))
     for kept in blocks:
-        for body in _walk(kept):
-            for name, value in _declarations(body):
+        for declarations in _walk(kept):
+            for name, value in declarations:
                 if name.startswith("--"):
                     defined.setdefault(name, []).append(value)
                 else:
@@ -130,7 +131,7 @@ def _write(kept, used: set[str]) -> str:
             if inner:
                 parts.append(f"{head}{{{inner}}}")
         else:
-            declarations = [f"{name}:{value}" for name, value in _declarations(body)
+            declarations = [f"{name}:{value}" for name, value in body
                             if not name.startswith("--") or name in used]
             if declarations:
                 parts.append(f"{head}{{{';'.join(declarations)}}}")
